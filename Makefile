@@ -1,0 +1,39 @@
+# The two commands: `make sandbox` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: sandbox sandbox-clean test lint unit molecule image venv docker
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+docker:
+	./scripts/ensure-docker.sh
+
+image: docker
+	./scripts/build-image.sh bookworm
+
+sandbox: venv
+	./scripts/sandbox.sh
+
+sandbox-clean:
+	./scripts/sandbox-clean.sh
+
+lint: venv
+	yamllint .
+	ansible-lint --profile production
+	ruff check plugins tests scripts
+
+unit: venv
+	pytest -q tests/unit
+
+molecule: venv image
+	molecule test -s default
+
+test: lint unit molecule

@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure helpers that turn inventory facts into cluster configuration."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def node_addresses(hosts, hostvars):
+    """Address of each host: its `node_address`, else the inventory name (Pigsty style)."""
+    out = []
+    for host in hosts:
+        address = hostvars[host].get("node_address") if host in hostvars else None
+        out.append(str(address) if address else str(host))
+    return out
+
+
+def hba_rules(member_addresses, client_networks, superuser, replication_user):
+    """pg_hba lines: cluster members and configured client networks, scram-sha-256 only.
+
+    The replication user must also reach its own server locally: a demoted
+    primary asks itself for its timeline before pg_rewind.
+    """
+    rules = [
+        "local all %s peer" % superuser,
+        "local all all scram-sha-256",
+        "local replication %s scram-sha-256" % replication_user,
+        "host replication %s 127.0.0.1/32 scram-sha-256" % replication_user,
+        "host all all 127.0.0.1/32 scram-sha-256",
+    ]
+    for address in member_addresses:
+        rules.append("host replication %s %s/32 scram-sha-256" % (replication_user, address))
+        rules.append("host all all %s/32 scram-sha-256" % address)
+    for network in client_networks or []:
+        rules.append("host all all %s scram-sha-256" % network)
+    seen = set()
+    return [r for r in rules if not (r in seen or seen.add(r))]
+
+
+def _norm(value):
+    """Compare settings the way PostgreSQL reads them: on/true, 200/'200' are equal."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value).strip().lower()
+    return {"true": "on", "false": "off", "yes": "on", "no": "off"}.get(text, text)
+
+
+def config_patch(current, desired):
+    """The smallest PATCH body that makes `current` hold every value of `desired`.
+
+    Keys absent from `desired` are left alone: the DCS may hold settings an
+    operator added on purpose.
+    """
+    patch = {}
+    current = current or {}
+    for key, want in desired.items():
+        have = current.get(key)
+        if isinstance(want, dict):
+            sub = config_patch(have if isinstance(have, dict) else {}, want)
+            if sub:
+                patch[key] = sub
+        elif have is None or _norm(have) != _norm(want):
+            patch[key] = want
+    return patch

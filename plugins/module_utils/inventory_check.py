@@ -1,0 +1,409 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Inventory validation: bad input gets a clear error before any host is changed.
+
+`inventory_errors(hostvars, groups)` returns one human-readable message per
+problem, in inventory order; an empty list means the inventory is usable.
+Every message names where the problem is (cluster/group and host), the
+variable, and how to fix it. Password values are never put in a message.
+
+Pigsty convention: a PostgreSQL cluster is an Ansible group whose name equals
+the `pg_cluster` value of its hosts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.pgha.cloud.plugins.module_utils import presets
+
+CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+PG_ROLES = ("primary", "replica")
+PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
+PASSWORD_VARS = (
+    "pg_superuser_password",
+    "pg_replication_password",
+    "pg_rewind_password",
+    "pg_admin_password",
+    "patroni_rest_password",
+)
+# Patroni override variable -> key in an RTO preset.
+TIMING_OVERRIDES = (
+    ("patroni_ttl", "ttl"),
+    ("patroni_loop_wait", "loop_wait"),
+    ("patroni_retry_timeout", "retry_timeout"),
+)
+# One value per cluster: Patroni keeps these in the DCS, so hosts cannot differ.
+CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
+                     "patroni_retry_timeout", "pg_version")
+# Groups Ansible always defines; never a cluster.
+BUILTIN_GROUPS = ("all", "ungrouped")
+ETCD_GROUP = "etcd"
+
+_INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
+_TRUE_STRINGS = ("true", "yes", "on", "1")
+
+
+# ---------------------------------------------------------------- helpers
+
+def _as_int(value):
+    """Return value as an int, or None if it is not a whole number.
+
+    Inventories give ints (YAML) or digit strings (INI, extra vars); bools are
+    ints to Python but never what the user meant, and 1.5 is not a sequence.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_RE.match(value):
+        return int(value)
+    return None
+
+
+def _is_true(value):
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() in _TRUE_STRINGS
+
+
+def _is_blank(value):
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _show(value):
+    """Render an inventory value for a message (only ever non-secret values)."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    return str(value)
+
+
+def _key(value):
+    """A hashable, type-tolerant key so that 1 and '1' count as the same value."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_key(item) for item in value)
+    number = _as_int(value)
+    if number is not None:
+        return number
+    if isinstance(value, (dict, set)):
+        return repr(value)
+    return value if value is None else str(value)
+
+
+def _hosts(hosts):
+    return ", ".join(hosts)
+
+
+def _where(cluster, hosts):
+    """Message prefix: 'cluster pg-test, host 10.0.0.1' or 'cluster pg-test, hosts a, b'."""
+    plural = "" if len(hosts) == 1 else "s"
+    return f"cluster {cluster}, host{plural} {_hosts(hosts)}"
+
+
+def _get(hostvars, host, name):
+    # HostVars templates lazily: read only the variables we need.
+    return hostvars[host].get(name)
+
+
+def _pg_cluster(hostvars, host):
+    """The host's pg_cluster as a string, or None when unset/empty."""
+    value = _get(hostvars, host, "pg_cluster")
+    return None if _is_blank(value) else str(value)
+
+
+def _group_hosts(hosts, value_of):
+    """Ordered list of (value, [hosts]): hosts with equal values are judged once, together."""
+    grouped = []
+    index = {}
+    for host in hosts:
+        value = value_of(host)
+        key = _key(value)
+        if key not in index:
+            index[key] = len(grouped)
+            grouped.append((value, []))
+        grouped[index[key]][1].append(host)
+    return grouped
+
+
+def _by_value(hostvars, hosts, name):
+    return _group_hosts(hosts, lambda host: _get(hostvars, host, name))
+
+
+def _duplicates(owners):
+    """(value, [hosts]) for every value claimed by more than one host."""
+    return [(value, hosts) for value, hosts in owners.items() if len(hosts) > 1]
+
+
+# ---------------------------------------------------------------- discovery
+
+def _cluster_groups(hostvars, groups):
+    """Names of the groups that are PostgreSQL clusters, in inventory order."""
+    return [group for group, hosts in groups.items()
+            if group not in BUILTIN_GROUPS
+            and any(_pg_cluster(hostvars, host) == group for host in hosts)]
+
+
+def _all_hosts(groups):
+    """Every host once, in inventory order."""
+    return list(dict.fromkeys(host for hosts in groups.values() for host in hosts))
+
+
+# ---------------------------------------------------------------- checks
+
+def _membership_errors(hostvars, groups, clusters):
+    """Each host belongs to at most one cluster: the group named by its pg_cluster."""
+    errors = []
+    for host in _all_hosts(groups):
+        in_clusters = [group for group in clusters if host in groups[group]]
+        pg_cluster = _pg_cluster(hostvars, host)
+        if len(in_clusters) > 1:
+            errors.append(
+                f"host {host}: is in the groups of {len(in_clusters)} clusters "
+                f"({', '.join(in_clusters)}); a host runs one PostgreSQL instance, so remove it "
+                f"from all but one of these groups (its pg_cluster is {_show(pg_cluster)})")
+        elif pg_cluster in BUILTIN_GROUPS:
+            errors.append(
+                f"host {host}: pg_cluster '{pg_cluster}' is a group name Ansible reserves; name "
+                "the cluster e.g. pg-test and put its hosts under a group of that name")
+        elif pg_cluster is not None and host not in groups.get(pg_cluster, ()):
+            also = f" (it is in group {in_clusters[0]})" if in_clusters else ""
+            errors.append(
+                f"host {host}: pg_cluster is '{pg_cluster}' but the host is not in a group named "
+                f"{pg_cluster}{also}; put the host under a group called {pg_cluster} "
+                "(the group name must equal pg_cluster)")
+        elif in_clusters and pg_cluster != in_clusters[0]:
+            group = in_clusters[0]
+            errors.append(
+                f"host {host}: is in group {group} of cluster {group} but its pg_cluster is "
+                f"{_show(pg_cluster)}; set pg_cluster: {group} in the vars of group {group}")
+    return errors
+
+
+def _name_errors(cluster, members):
+    if CLUSTER_NAME_RE.match(cluster):
+        return []
+    return [(f"{_where(cluster, members)}: pg_cluster '{cluster}' is not a valid cluster name; "
+             "use lower-case letters, digits and '-', starting with a letter or digit "
+             "(e.g. pg-test), for both the group name and pg_cluster")]
+
+
+def _seq_errors(hostvars, cluster, members):
+    errors = []
+    hint = "set pg_seq to a whole number >= 0, unique within the cluster (e.g. pg_seq: 1)"
+    owners = {}
+    for host in members:
+        raw = _get(hostvars, host, "pg_seq")
+        seq = _as_int(raw)
+        where = _where(cluster, [host])
+        if _is_blank(raw):
+            errors.append(f"{where}: pg_seq is not set; {hint}")
+        elif seq is None:
+            errors.append(f"{where}: pg_seq {_show(raw)} is not an integer; {hint}")
+        elif seq < 0:
+            errors.append(f"{where}: pg_seq {seq} is negative; {hint}")
+        else:
+            # Only valid numbers take part in the duplicate check (no cascading errors).
+            owners.setdefault(seq, []).append(host)
+    for seq, hosts in _duplicates(owners):
+        errors.append(
+            f"{_where(cluster, hosts)}: pg_seq {seq} is used by {' and '.join(hosts)}; the instance "
+            "name is <pg_cluster>-<pg_seq>, so give each host its own pg_seq")
+    return errors
+
+
+def _role_errors(hostvars, cluster, members):
+    errors = []
+    hint = f"set pg_role to one of: {', '.join(PG_ROLES)}"
+    primaries = []
+    for host in members:
+        role = _get(hostvars, host, "pg_role")
+        where = _where(cluster, [host])
+        if _is_blank(role):
+            errors.append(f"{where}: pg_role is not set; {hint}")
+        elif role not in PG_ROLES:
+            errors.append(f"{where}: pg_role {_show(role)} is not valid; {hint}")
+        elif role == "primary":
+            primaries.append(host)
+    if len(primaries) > 1:
+        errors.append(
+            f"{_where(cluster, primaries)}: pg_role is primary on {len(primaries)} hosts "
+            f"({', '.join(primaries)}); set pg_role: primary on exactly one host and "
+            "pg_role: replica on the others")
+    elif not primaries and not errors:
+        # A missing or mistyped role already explains the missing primary.
+        errors.append(
+            f"{_where(cluster, members)}: no host has pg_role: primary; set pg_role: primary on "
+            "exactly one host of the cluster (it is the primary at first deploy only)")
+    return errors
+
+
+def _agreement_errors(hostvars, cluster, members):
+    errors = []
+    for name in CLUSTER_WIDE_VARS:
+        grouped = _by_value(hostvars, members, name)
+        if len(grouped) > 1:
+            detail = "; ".join(f"{_show(value)} on {_hosts(hosts)}" for value, hosts in grouped)
+            errors.append(
+                f"{_where(cluster, members)}: {name} differs between hosts of the cluster "
+                f"({detail}); it is a cluster-wide setting, so set it once in the vars of "
+                f"group {cluster}")
+    return errors
+
+
+def _rto_errors(hostvars, cluster, members):
+    """pg_rto must name a preset; overrides merged over it must satisfy Patroni's rules."""
+    errors = []
+    choices = ", ".join(sorted(presets.RTO_PLANS))
+    for rto, hosts in _by_value(hostvars, members, "pg_rto"):
+        if _is_blank(rto):
+            rto = presets.DEFAULT_RTO
+        elif rto not in presets.RTO_PLANS:
+            errors.append(f"{_where(cluster, hosts)}: pg_rto {_show(rto)} is not a known preset; "
+                          f"choose one of: {choices}")
+            continue
+        errors.extend(_timing_errors(hostvars, cluster, hosts, str(rto)))
+    return errors
+
+
+def _timing_errors(hostvars, cluster, hosts, rto):
+    errors = []
+    plan = presets.RTO_PLANS[rto]
+    preset = f"ttl={plan['ttl']}, loop_wait={plan['loop_wait']}, retry_timeout={plan['retry_timeout']}"
+    combos = _group_hosts(
+        hosts, lambda host: tuple(_get(hostvars, host, var) for var, _ in TIMING_OVERRIDES))
+    for combo, combo_hosts in combos:
+        where = _where(cluster, combo_hosts)
+        timings = dict(plan)
+        overrides = []
+        for (var, key), raw in zip(TIMING_OVERRIDES, combo):
+            if raw is None:
+                continue
+            timings[key] = _as_int(raw)
+            overrides.append(f"{var}={raw}")
+            if timings[key] is None:
+                errors.append(f"{where}: {var} {_show(raw)} is not an integer; use a whole number "
+                              f"of seconds, or remove it to use the pg_rto '{rto}' value {plan[key]}")
+        if None in (timings["ttl"], timings["loop_wait"], timings["retry_timeout"]):
+            continue
+        source = f"pg_rto '{rto}'" + (f" with {', '.join(overrides)}" if overrides else "")
+        for rule in presets.timing_errors(timings["ttl"], timings["loop_wait"],
+                                          timings["retry_timeout"]):
+            errors.append(f"{where}: Patroni timings from {source} are invalid: {rule}; fix "
+                          "patroni_ttl/patroni_loop_wait/patroni_retry_timeout or remove them to "
+                          f"use the preset ({preset})")
+    return errors
+
+
+def _rpo_errors(hostvars, cluster, members):
+    errors = []
+    hint = "use 0 (synchronous, no acknowledged commit lost) or a byte count of allowed lag"
+    for rpo, hosts in _by_value(hostvars, members, "pg_rpo"):
+        if _is_blank(rpo):
+            continue
+        number = _as_int(rpo)
+        if number is None:
+            errors.append(f"{_where(cluster, hosts)}: pg_rpo {_show(rpo)} is not an integer; {hint}")
+        elif number < 0:
+            errors.append(f"{_where(cluster, hosts)}: pg_rpo {number} is negative; {hint}")
+    return errors
+
+
+def _entrypoint_errors(hostvars, cluster, members):
+    errors = []
+    choices = ", ".join(PG_ENTRYPOINTS)
+    for value, hosts in _by_value(hostvars, members, "pg_entrypoints"):
+        if value is None:
+            continue
+        if not isinstance(value, (list, tuple)):
+            errors.append(f"{_where(cluster, hosts)}: pg_entrypoints {_show(value)} is not a list; "
+                          f"write it as a list, e.g. pg_entrypoints: [haproxy], with items from: "
+                          f"{choices}")
+            continue
+        unknown = [_show(item) for item in value if item not in PG_ENTRYPOINTS]
+        if unknown:
+            errors.append(f"{_where(cluster, hosts)}: pg_entrypoints has unknown item(s) "
+                          f"{', '.join(unknown)}; choose from: {choices}")
+    return errors
+
+
+def _password_errors(hostvars, cluster, members):
+    # Only ever test for presence: a password value must never reach a message.
+    errors = []
+    for name in PASSWORD_VARS:
+        missing = [host for host in members if _is_blank(_get(hostvars, host, name))]
+        if missing:
+            errors.append(f"{_where(cluster, missing)}: {name} is not set or empty; set it for the "
+                          "cluster and keep it in Ansible Vault (ansible-vault encrypt_string)")
+    return errors
+
+
+def _etcd_errors(hostvars, groups, clusters):
+    members = list(groups.get(ETCD_GROUP) or ())
+    if not members:
+        if not clusters:
+            return []
+        return [(f"group etcd: is missing or empty, but cluster(s) {', '.join(clusters)} need it "
+                 "as Patroni's DCS; add an etcd group with 3 (or 5) hosts, each with a unique "
+                 "etcd_seq")]
+    errors = []
+    hint = "give each etcd host a unique whole number etcd_seq >= 1 (e.g. etcd_seq: 1)"
+    owners = {}
+    for host in members:
+        raw = _get(hostvars, host, "etcd_seq")
+        seq = _as_int(raw)
+        if _is_blank(raw):
+            errors.append(f"group etcd, host {host}: etcd_seq is not set; {hint}")
+        elif seq is None:
+            errors.append(f"group etcd, host {host}: etcd_seq {_show(raw)} is not an integer; {hint}")
+        elif seq < 1:
+            errors.append(f"group etcd, host {host}: etcd_seq {seq} is below 1; {hint}")
+        else:
+            owners.setdefault(seq, []).append(host)
+    for seq, hosts in _duplicates(owners):
+        errors.append(f"group etcd, hosts {_hosts(hosts)}: etcd_seq {seq} is used by "
+                      f"{' and '.join(hosts)}; {hint}")
+    errors.extend(_etcd_size_errors(hostvars, members))
+    return errors
+
+
+def _etcd_size_errors(hostvars, members):
+    count = len(members)
+    if count == 1:
+        if _is_true(_get(hostvars, members[0], "etcd_allow_single_member")):
+            return []
+        return [(f"group etcd, host {members[0]}: has 1 member, so losing that host stops all "
+                 "failover; use 3 or 5 members, or, for a throwaway sandbox only, set "
+                 "etcd_allow_single_member: true on that host")]
+    if count % 2 == 0:
+        # Quorum is a majority: n members tolerate (n - 1) // 2 failures, as do n - 1 members.
+        return [(f"group etcd, hosts {_hosts(members)}: has {count} members, an even number; "
+                 f"etcd needs a majority ({count // 2 + 1} of {count}), so {count} members "
+                 f"tolerate {(count - 1) // 2} failure(s), no more than {count - 1} would; use an "
+                 "odd count of at least 3 (3 or 5)")]
+    return []
+
+
+# ---------------------------------------------------------------- entry point
+
+def inventory_errors(hostvars, groups):
+    """Return the list of inventory problems (empty when the inventory is valid)."""
+    clusters = _cluster_groups(hostvars, groups)
+    errors = _membership_errors(hostvars, groups, clusters)
+    for cluster in clusters:
+        # Hosts whose pg_cluster points elsewhere were reported above; judge only members.
+        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        errors.extend(_name_errors(cluster, members))
+        for check in (_seq_errors, _role_errors, _agreement_errors, _rto_errors,
+                      _rpo_errors, _entrypoint_errors, _password_errors):
+            errors.extend(check(hostvars, cluster, members))
+    errors.extend(_etcd_errors(hostvars, groups, clusters))
+    return errors

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""RTO/RPO presets: the one place where Patroni and HAProxy timings are defined.
+
+A preset drives the Patroni DCS timings and the HAProxy health-check timings
+together, so that the proxy notices a new leader about as fast as Patroni
+elects one. Every preset satisfies Patroni's own rules unchanged: ttl >= 20
+(Patroni clamps lower values) and loop_wait + 2 * retry_timeout <= ttl.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DEFAULT_RTO = "norm"
+DEFAULT_RPO = 0
+
+# Patroni's own floor for ttl; lower values are silently raised to this.
+PATRONI_MIN_TTL = 20
+
+RTO_PLANS = {
+    # Lease 20 s (Patroni's floor), HAProxy sees role changes within ~1-2 s.
+    "fast": {
+        "ttl": 20, "loop_wait": 2, "retry_timeout": 5,
+        "primary_start_timeout": 15, "primary_stop_timeout": 10,
+        "haproxy": {"inter": "1s", "fastinter": "500ms", "downinter": "1s", "rise": 1, "fall": 2},
+    },
+    # The default: tolerates a few seconds of network or DCS hiccup.
+    "norm": {
+        "ttl": 30, "loop_wait": 5, "retry_timeout": 10,
+        "primary_start_timeout": 25, "primary_stop_timeout": 30,
+        "haproxy": {"inter": "2s", "fastinter": "1s", "downinter": "1s", "rise": 2, "fall": 2},
+    },
+    # Noisy networks and busy hosts: fewer false failovers, slower real ones.
+    "safe": {
+        "ttl": 60, "loop_wait": 10, "retry_timeout": 20,
+        "primary_start_timeout": 60, "primary_stop_timeout": 60,
+        "haproxy": {"inter": "3s", "fastinter": "1s", "downinter": "2s", "rise": 3, "fall": 3},
+    },
+    # Cross-region or very unreliable links.
+    "wide": {
+        "ttl": 120, "loop_wait": 20, "retry_timeout": 30,
+        "primary_start_timeout": 120, "primary_stop_timeout": 120,
+        "haproxy": {"inter": "5s", "fastinter": "2s", "downinter": "3s", "rise": 3, "fall": 3},
+    },
+}
+
+# Patroni's stock defaults (documented in its settings reference); used as the
+# benchmark baseline, not offered as a preset.
+PATRONI_DEFAULTS = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+
+
+def timing_errors(ttl, loop_wait, retry_timeout):
+    """Return the Patroni timing rules that the given values break (empty if none)."""
+    errors = []
+    if ttl < PATRONI_MIN_TTL:
+        errors.append(
+            "ttl=%s is below Patroni's minimum of %s (Patroni would silently raise it); "
+            "use ttl >= %s" % (ttl, PATRONI_MIN_TTL, PATRONI_MIN_TTL))
+    if loop_wait < 1:
+        errors.append("loop_wait=%s must be at least 1" % loop_wait)
+    if retry_timeout < 1:
+        errors.append("retry_timeout=%s must be at least 1" % retry_timeout)
+    if loop_wait + 2 * retry_timeout > ttl:
+        errors.append(
+            "loop_wait + 2 * retry_timeout = %s + 2 * %s = %s exceeds ttl=%s; Patroni requires "
+            "loop_wait + 2 * retry_timeout <= ttl" % (loop_wait, retry_timeout,
+                                                     loop_wait + 2 * retry_timeout, ttl))
+    return errors
+
+
+def rto_plan(name=None, overrides=None):
+    """Return the preset `name` (default DEFAULT_RTO) with optional timing overrides.
+
+    Raises ValueError naming the valid presets for an unknown name.
+    """
+    name = DEFAULT_RTO if name in (None, "") else name
+    if name not in RTO_PLANS:
+        raise ValueError("unknown pg_rto preset %r; choose one of: %s"
+                         % (name, ", ".join(sorted(RTO_PLANS))))
+    plan = dict(RTO_PLANS[name])
+    plan["haproxy"] = dict(plan["haproxy"])
+    plan["name"] = name
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            plan[key] = int(value)
+    return plan
+
+
+def rpo_settings(rpo=None):
+    """Map pg_rpo to Patroni's replication settings.
+
+    0 means synchronous replication: no acknowledged commit is lost on failover.
+    A positive value is asynchronous, and bounds how far (in bytes) a replica may
+    lag and still be promoted.
+    """
+    rpo = DEFAULT_RPO if rpo in (None, "") else int(rpo)
+    if rpo < 0:
+        raise ValueError("pg_rpo=%s is negative; use 0 (synchronous) or a byte count" % rpo)
+    if rpo == 0:
+        # Only the synchronous standby may be promoted, so its lag bound is moot;
+        # keep Patroni's own default for the case where sync mode is switched off.
+        return {"synchronous_mode": True, "maximum_lag_on_failover": 1048576}
+    return {"synchronous_mode": False, "maximum_lag_on_failover": rpo}

@@ -1,0 +1,667 @@
+"""Unit tests for plugins/module_utils/inventory_check.py and presets.py (plain dicts, no Ansible run)."""
+
+import copy
+
+import pytest
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, presets
+
+H1, H2, H3 = "10.210.0.11", "10.210.0.12", "10.210.0.13"
+
+PASSWORDS = {
+    "pg_superuser_password": "Sx-superuser-7f3a",
+    "pg_replication_password": "Sx-replicator-91c2",
+    "pg_rewind_password": "Sx-rewind-0b8e",
+    "pg_admin_password": "Sx-admin-55d1",
+    "patroni_rest_password": "Sx-patroni-c4e9",
+}
+
+CLUSTER_VARS = {"pg_cluster": "pg-test", "pg_rto": "fast", "pg_rpo": 0, "pg_entrypoints": ["haproxy"]}
+
+
+def valid_inventory():
+    """The sandbox inventory as Ansible resolves it: (hostvars, groups)."""
+    hostvars = {}
+    for seq, host in enumerate((H1, H2, H3), start=1):
+        hostvars[host] = dict(CLUSTER_VARS, **PASSWORDS, etcd_seq=seq, pg_seq=seq,
+                              pg_role="primary" if seq == 1 else "replica")
+    groups = {"all": [H1, H2, H3], "ungrouped": [], "etcd": [H1, H2, H3], "pg-test": [H1, H2, H3]}
+    return copy.deepcopy(hostvars), groups
+
+
+def errors_of(hostvars, groups):
+    """Run the check and enforce the rule every message must keep: no password value in it."""
+    errors = inventory_check.inventory_errors(hostvars, groups)
+    assert isinstance(errors, list)
+    secrets = {str(vars_.get(name)) for vars_ in hostvars.values() for name in PASSWORDS
+               if vars_.get(name)}
+    for message in errors:
+        for secret in secrets:
+            assert secret not in message
+    return errors
+
+
+def only_error(hostvars, groups):
+    errors = errors_of(hostvars, groups)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def set_all(hostvars, name, value):
+    for vars_ in hostvars.values():
+        vars_[name] = value
+
+
+def add_cluster(hostvars, groups, name, hosts):
+    """Add a valid 1-primary cluster `name` made of new hosts (not etcd members)."""
+    groups[name] = list(hosts)
+    for seq, host in enumerate(hosts, start=1):
+        if host not in groups["all"]:
+            groups["all"].append(host)
+        hostvars.setdefault(host, {}).update(
+            dict(CLUSTER_VARS, **PASSWORDS, pg_cluster=name, pg_seq=seq,
+                 pg_role="primary" if seq == 1 else "replica"))
+
+
+# ---------------------------------------------------------------- valid input
+
+def test_valid_inventory_has_no_errors():
+    assert errors_of(*valid_inventory()) == []
+
+
+def test_strings_from_ini_inventories_are_accepted():
+    hostvars, groups = valid_inventory()
+    for vars_ in hostvars.values():
+        vars_.update(pg_seq=str(vars_["pg_seq"]), etcd_seq=str(vars_["etcd_seq"]), pg_rpo="0",
+                     patroni_ttl="40", patroni_loop_wait="5", patroni_retry_timeout="10")
+    assert errors_of(hostvars, groups) == []
+
+
+def test_defaults_are_valid_when_optional_settings_are_unset():
+    hostvars, groups = valid_inventory()
+    for vars_ in hostvars.values():
+        for name in ("pg_rto", "pg_rpo", "pg_entrypoints"):
+            del vars_[name]
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("rto", sorted(presets.RTO_PLANS))
+def test_every_rto_preset_is_accepted(rto):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", rto)
+    assert errors_of(hostvars, groups) == []
+
+
+def test_only_ansible_style_lookups_are_used():
+    """HostVars is lazy: the check may only index hosts and .get() variables, never iterate."""
+
+    class LazyVars:
+        def __init__(self, data):
+            self._data = data
+
+        def get(self, name, default=None):
+            return self._data.get(name, default)
+
+        def __iter__(self):
+            raise AssertionError("host variables must not be iterated")
+
+    class LazyHostVars:
+        def __init__(self, data):
+            self._data = data
+
+        def __getitem__(self, host):
+            return LazyVars(self._data[host])
+
+        def __iter__(self):
+            raise AssertionError("hostvars must not be iterated")
+
+    hostvars, groups = valid_inventory()
+    assert inventory_check.inventory_errors(LazyHostVars(hostvars), groups) == []
+    hostvars[H2]["pg_role"] = "primary"
+    assert len(inventory_check.inventory_errors(LazyHostVars(hostvars), groups)) == 1
+
+
+# ---------------------------------------------------------------- cluster membership and name
+
+def test_host_must_be_in_group_named_by_pg_cluster():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pg_cluster"] = "pg-prod"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"host {H3}: pg_cluster is 'pg-prod'")
+    assert "not in a group named pg-prod" in error
+    assert "(it is in group pg-test)" in error
+    assert "put the host under a group called pg-prod" in error
+
+
+def test_pg_cluster_without_any_group_is_reported():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.50"] = dict(PASSWORDS, pg_cluster="pg-lost", pg_seq=1, pg_role="primary")
+    groups["all"].append("10.210.0.50")
+    groups["ungrouped"].append("10.210.0.50")
+    error = only_error(hostvars, groups)
+    assert "host 10.210.0.50: pg_cluster is 'pg-lost'" in error
+    assert "not in a group named pg-lost" in error
+
+
+def test_reserved_group_name_as_pg_cluster():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.50"] = {"pg_cluster": "all"}
+    groups["all"].append("10.210.0.50")
+    error = only_error(hostvars, groups)
+    assert "host 10.210.0.50: pg_cluster 'all'" in error
+    assert "reserves" in error
+
+
+@pytest.mark.parametrize("name", ["pg_test", "PG-test", "-pg", "pg.test", "pg test"])
+def test_bad_cluster_name(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_cluster", name)
+    groups[name] = groups.pop("pg-test")
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster {name}, hosts {H1}, {H2}, {H3}: pg_cluster '{name}'")
+    assert "not a valid cluster name" in error
+    assert "lower-case letters, digits and '-'" in error
+
+
+@pytest.mark.parametrize("name", ["pg-test", "pg1", "1pg", "a"])
+def test_good_cluster_names(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_cluster", name)
+    groups[name] = groups.pop("pg-test")
+    assert errors_of(hostvars, groups) == []
+
+
+def test_host_in_two_clusters_names_both():
+    hostvars, groups = valid_inventory()
+    add_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"])
+    groups["pg-other"].append(H3)  # H3 keeps pg_cluster pg-test
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"host {H3}: is in the groups of 2 clusters (pg-test, pg-other)")
+    assert "remove it from all but one" in error
+    assert "pg_cluster is 'pg-test'" in error
+
+
+def test_host_in_cluster_group_with_other_pg_cluster_value():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pg_cluster"] = ""
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"host {H3}: is in group pg-test of cluster pg-test")
+    assert "set pg_cluster: pg-test in the vars of group pg-test" in error
+
+
+def test_parent_groups_are_not_clusters():
+    hostvars, groups = valid_inventory()
+    groups["pg_clusters"] = [H1, H2, H3]  # e.g. a parent group holding pg-test
+    assert errors_of(hostvars, groups) == []
+
+
+# ---------------------------------------------------------------- pg_seq
+
+def test_missing_pg_seq():
+    hostvars, groups = valid_inventory()
+    del hostvars[H2]["pg_seq"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_seq is not set")
+    assert "whole number >= 0, unique within the cluster" in error
+
+
+@pytest.mark.parametrize("value, shown", [("abc", "'abc'"), (1.5, "1.5"), ("1.5", "'1.5'"),
+                                          (True, "true"), ([1], "[1]")])
+def test_non_integer_pg_seq(value, shown):
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["pg_seq"] = value
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_seq {shown} is not an integer")
+    assert "set pg_seq to a whole number" in error
+
+
+@pytest.mark.parametrize("value", [-1, "-1"])
+def test_negative_pg_seq(value):
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pg_seq"] = value
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H3}: pg_seq -1 is negative")
+
+
+@pytest.mark.parametrize("value", [2, "2"])
+def test_duplicate_pg_seq_names_both_hosts(value):
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pg_seq"] = value
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H2}, {H3}: pg_seq 2 is used by {H2} and {H3}")
+    assert "give each host its own pg_seq" in error
+
+
+def test_same_pg_seq_in_different_clusters_is_fine():
+    hostvars, groups = valid_inventory()
+    add_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"])
+    assert errors_of(hostvars, groups) == []
+
+
+def test_invalid_pg_seq_is_not_also_reported_as_duplicate():
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["pg_seq"] = "x"
+    hostvars[H3]["pg_seq"] = "x"
+    errors = errors_of(hostvars, groups)
+    assert len(errors) == 2
+    assert all("is not an integer" in error for error in errors)
+
+
+# ---------------------------------------------------------------- pg_role
+
+def test_missing_pg_role():
+    hostvars, groups = valid_inventory()
+    del hostvars[H2]["pg_role"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_role is not set")
+    assert "one of: primary, replica" in error
+
+
+def test_unknown_pg_role_does_not_also_report_missing_primary():
+    hostvars, groups = valid_inventory()
+    hostvars[H1]["pg_role"] = "master"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H1}: pg_role 'master' is not valid")
+    assert "one of: primary, replica" in error
+
+
+def test_two_primaries_are_named():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pg_role"] = "primary"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H3}: pg_role is primary on 2 hosts")
+    assert f"({H1}, {H3})" in error
+    assert "exactly one host" in error
+
+
+def test_no_primary():
+    hostvars, groups = valid_inventory()
+    hostvars[H1]["pg_role"] = "replica"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: no host has pg_role: primary")
+    assert "set pg_role: primary on exactly one host" in error
+
+
+# ---------------------------------------------------------------- pg_rto and Patroni timings
+
+def test_unknown_pg_rto_lists_the_choices():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "turbo")
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_rto 'turbo' is not a known preset")
+    assert error.endswith("choose one of: fast, norm, safe, wide")
+
+
+def test_unknown_pg_rto_skips_the_timing_check():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "turbo")
+    set_all(hostvars, "patroni_ttl", 10)
+    assert len(errors_of(hostvars, groups)) == 1
+
+
+def test_ttl_below_patroni_minimum():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "norm")
+    set_all(hostvars, "patroni_ttl", 19)
+    set_all(hostvars, "patroni_loop_wait", 1)
+    set_all(hostvars, "patroni_retry_timeout", 1)
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: Patroni timings from pg_rto 'norm' "
+                            "with patroni_ttl=19, patroni_loop_wait=1, patroni_retry_timeout=1")
+    assert "ttl=19 is below Patroni's minimum of 20" in error
+    assert "remove them to use the preset (ttl=30, loop_wait=5, retry_timeout=10)" in error
+
+
+def test_override_is_merged_over_the_preset():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "norm")  # loop_wait 5, retry_timeout 10
+    set_all(hostvars, "patroni_ttl", 20)
+    error = only_error(hostvars, groups)
+    assert "loop_wait + 2 * retry_timeout = 5 + 2 * 10 = 25 exceeds ttl=20" in error
+    assert "Patroni requires loop_wait + 2 * retry_timeout <= ttl" in error
+
+
+def test_loop_wait_plus_twice_retry_timeout_above_ttl():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_retry_timeout", 10)  # fast: ttl 20, loop_wait 2
+    error = only_error(hostvars, groups)
+    assert "with patroni_retry_timeout=10" in error
+    assert "2 + 2 * 10 = 22 exceeds ttl=20" in error
+
+
+def test_ttl_10_breaks_both_rules():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_ttl", 10)
+    errors = errors_of(hostvars, groups)
+    assert len(errors) == 2
+    assert "below Patroni's minimum of 20" in errors[0]
+    assert "exceeds ttl=10" in errors[1]
+
+
+def test_valid_overrides_pass():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "norm")
+    set_all(hostvars, "patroni_ttl", 45)
+    set_all(hostvars, "patroni_retry_timeout", 20)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("name", ["patroni_ttl", "patroni_loop_wait", "patroni_retry_timeout"])
+def test_non_integer_override(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, "30s")
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} '30s' is not an integer")
+    assert "whole number of seconds" in error
+
+
+# ---------------------------------------------------------------- pg_rpo
+
+@pytest.mark.parametrize("value", [0, "0", 1048576, "16777216"])
+def test_valid_pg_rpo(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rpo", value)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value", [-1, "-1"])
+def test_negative_pg_rpo(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rpo", value)
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_rpo -1 is negative")
+    assert "use 0 (synchronous" in error
+
+
+@pytest.mark.parametrize("value", ["1MB", 0.5, False])
+def test_non_integer_pg_rpo(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rpo", value)
+    error = only_error(hostvars, groups)
+    assert ": pg_rpo " in error
+    assert "is not an integer" in error
+
+
+# ---------------------------------------------------------------- cluster-wide agreement
+
+@pytest.mark.parametrize("name, value, other", [
+    ("pg_rto", "fast", "safe"),
+    ("pg_rpo", 0, 1048576),
+    ("patroni_ttl", 40, 60),
+    ("patroni_loop_wait", 2, 3),
+    ("patroni_retry_timeout", 5, 6),
+    ("pg_version", 16, 17),
+])
+def test_cluster_wide_settings_must_agree(name, value, other):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    hostvars[H3][name] = other
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} differs between hosts")
+    assert f"{value} on {H1}, {H2}; {other} on {H3}" in error.replace("'", "")
+    assert "set it once in the vars of group pg-test" in error
+
+
+def test_setting_on_one_host_only_is_a_disagreement():
+    hostvars, groups = valid_inventory()
+    hostvars[H1]["pg_version"] = 17
+    error = only_error(hostvars, groups)
+    assert f"17 on {H1}; (unset) on {H2}, {H3}" in error
+
+
+def test_equal_int_and_string_values_agree():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_version", 17)
+    hostvars[H2]["pg_version"] = "17"
+    assert errors_of(hostvars, groups) == []
+
+
+# ---------------------------------------------------------------- pg_entrypoints
+
+def test_all_entrypoints_are_accepted():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "nlb", "route53", "vip"])
+    assert errors_of(hostvars, groups) == []
+
+
+def test_entrypoints_must_be_a_list():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", "haproxy")
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_entrypoints 'haproxy'")
+    assert "is not a list" in error
+    assert "pg_entrypoints: [haproxy]" in error
+
+
+def test_unknown_entrypoint():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "elb"])
+    error = only_error(hostvars, groups)
+    assert "pg_entrypoints has unknown item(s) 'elb'" in error
+    assert error.endswith("choose from: haproxy, nlb, route53, vip")
+
+
+# ---------------------------------------------------------------- passwords
+
+@pytest.mark.parametrize("name", sorted(PASSWORDS))
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_missing_or_empty_password(name, value):
+    hostvars, groups = valid_inventory()
+    for vars_ in hostvars.values():
+        if value is None:
+            del vars_[name]
+        else:
+            vars_[name] = value
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not set or empty")
+    assert "Ansible Vault" in error
+
+
+def test_missing_password_names_only_the_hosts_without_it():
+    hostvars, groups = valid_inventory()
+    del hostvars[H2]["pg_rewind_password"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_rewind_password is not set")
+
+
+def test_no_password_value_appears_in_any_message():
+    hostvars, groups = valid_inventory()
+    # Break as much as possible at once, with passwords present on every host.
+    hostvars[H1].update(pg_seq="x", pg_role="leader", pg_rto="turbo", pg_rpo=-5,
+                        pg_entrypoints=["elb"], pg_version=15)
+    hostvars[H2].update(pg_seq=-1, patroni_ttl=5)
+    hostvars[H3]["pg_admin_password"] = ""
+    groups["etcd"] = [H1, H2]
+    errors = inventory_check.inventory_errors(hostvars, groups)
+    assert len(errors) > 8
+    text = "\n".join(errors)
+    for secret in PASSWORDS.values():
+        assert secret not in text
+    assert "pg_admin_password is not set or empty" in text
+
+
+# ---------------------------------------------------------------- etcd
+
+def test_etcd_group_is_required_for_clusters():
+    hostvars, groups = valid_inventory()
+    del groups["etcd"]
+    error = only_error(hostvars, groups)
+    assert error.startswith("group etcd: is missing or empty, but cluster(s) pg-test need it")
+    assert "3 (or 5) hosts" in error
+
+
+def test_empty_etcd_group_is_reported():
+    hostvars, groups = valid_inventory()
+    groups["etcd"] = []
+    assert only_error(hostvars, groups).startswith("group etcd: is missing or empty")
+
+
+def test_no_clusters_and_no_etcd_is_fine():
+    assert errors_of({}, {"all": [], "ungrouped": []}) == []
+
+
+def test_etcd_without_clusters_is_still_checked():
+    hostvars = {H1: {"etcd_seq": 1}, H2: {"etcd_seq": 2}}
+    groups = {"all": [H1, H2], "ungrouped": [], "etcd": [H1, H2]}
+    error = only_error(hostvars, groups)
+    assert "has 2 members, an even number" in error
+
+
+def test_missing_etcd_seq():
+    hostvars, groups = valid_inventory()
+    del hostvars[H2]["etcd_seq"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"group etcd, host {H2}: etcd_seq is not set")
+    assert "unique whole number etcd_seq >= 1" in error
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("two", "'two' is not an integer"),
+    (2.0, "2.0 is not an integer"),
+    (0, "0 is below 1"),
+    ("-3", "-3 is below 1"),
+])
+def test_bad_etcd_seq(value, problem):
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["etcd_seq"] = value
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"group etcd, host {H2}: etcd_seq {problem}")
+
+
+def test_duplicate_etcd_seq():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["etcd_seq"] = "1"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"group etcd, hosts {H1}, {H3}: etcd_seq 1 is used by {H1} and {H3}")
+
+
+def with_etcd_members(count, **extra):
+    hostvars, groups = valid_inventory()
+    members = [f"10.210.1.{n}" for n in range(1, count + 1)]
+    for seq, host in enumerate(members, start=1):
+        hostvars[host] = dict(extra, etcd_seq=seq)
+    groups["etcd"] = members
+    groups["all"] += members
+    return hostvars, groups
+
+
+@pytest.mark.parametrize("count, majority, tolerated", [(2, 2, 0), (4, 3, 1), (6, 4, 2)])
+def test_even_etcd_member_count_explains_quorum(count, majority, tolerated):
+    error = only_error(*with_etcd_members(count))
+    assert error.startswith("group etcd, hosts 10.210.1.1, 10.210.1.2")
+    assert f"has {count} members, an even number" in error
+    assert f"majority ({majority} of {count})" in error
+    assert f"{count} members tolerate {tolerated} failure(s), no more than {count - 1} would" in error
+    assert "odd count of at least 3" in error
+
+
+@pytest.mark.parametrize("count", [3, 5, 7])
+def test_odd_etcd_member_counts_pass(count):
+    assert errors_of(*with_etcd_members(count)) == []
+
+
+def test_single_etcd_member_needs_the_sandbox_flag():
+    error = only_error(*with_etcd_members(1))
+    assert error.startswith("group etcd, host 10.210.1.1: has 1 member")
+    assert "use 3 or 5 members" in error
+    assert "etcd_allow_single_member: true" in error
+    assert "sandbox" in error
+
+
+@pytest.mark.parametrize("flag", [True, "true", "yes"])
+def test_single_etcd_member_allowed_with_flag(flag):
+    assert errors_of(*with_etcd_members(1, etcd_allow_single_member=flag)) == []
+
+
+@pytest.mark.parametrize("flag", [False, "false", None])
+def test_single_etcd_member_flag_must_be_true(flag):
+    assert len(errors_of(*with_etcd_members(1, etcd_allow_single_member=flag))) == 1
+
+
+# ---------------------------------------------------------------- ordering
+
+def test_errors_follow_inventory_order():
+    hostvars, groups = valid_inventory()
+    add_cluster(hostvars, groups, "pg-b", ["10.210.0.21", "10.210.0.22"])
+    hostvars["10.210.0.22"]["pg_role"] = "primary"
+    hostvars[H2]["pg_role"] = "primary"
+    hostvars[H3]["etcd_seq"] = 1
+    errors = errors_of(hostvars, groups)
+    assert [error.split(":")[0].split(",")[0] for error in errors] == [
+        "cluster pg-test", "cluster pg-b", "group etcd"]
+    assert errors == inventory_check.inventory_errors(hostvars, groups)
+
+
+# ---------------------------------------------------------------- presets.py
+
+@pytest.mark.parametrize("name", sorted(presets.RTO_PLANS))
+def test_every_preset_satisfies_patroni_rules(name):
+    plan = presets.RTO_PLANS[name]
+    assert presets.timing_errors(plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == []
+
+
+def test_patroni_defaults_are_valid():
+    assert presets.timing_errors(**presets.PATRONI_DEFAULTS) == []
+
+
+def test_default_rto_is_a_preset():
+    assert presets.DEFAULT_RTO in presets.RTO_PLANS
+
+
+@pytest.mark.parametrize("ttl, loop_wait, retry_timeout, fragments", [
+    (19, 1, 1, ["ttl=19 is below Patroni's minimum of 20"]),
+    (30, 0, 10, ["loop_wait=0 must be at least 1"]),
+    (30, 5, 0, ["retry_timeout=0 must be at least 1"]),
+    (30, 11, 10, ["11 + 2 * 10 = 31 exceeds ttl=30", "loop_wait + 2 * retry_timeout <= ttl"]),
+])
+def test_timing_errors_name_the_broken_rule(ttl, loop_wait, retry_timeout, fragments):
+    errors = presets.timing_errors(ttl, loop_wait, retry_timeout)
+    assert len(errors) == 1
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_timing_boundary_is_allowed():
+    assert presets.timing_errors(20, 10, 5) == []
+    assert len(presets.timing_errors(20, 11, 5)) == 1
+
+
+def test_rto_plan_default_and_named():
+    assert presets.rto_plan()["name"] == presets.DEFAULT_RTO
+    assert presets.rto_plan("")["name"] == presets.DEFAULT_RTO
+    plan = presets.rto_plan("safe")
+    assert (plan["name"], plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == ("safe", 60, 10, 20)
+
+
+def test_rto_plan_unknown_name_lists_choices():
+    with pytest.raises(ValueError) as exc:
+        presets.rto_plan("turbo")
+    assert "'turbo'" in str(exc.value)
+    assert "choose one of: fast, norm, safe, wide" in str(exc.value)
+
+
+def test_rto_plan_overrides_and_ignores_none():
+    plan = presets.rto_plan("norm", {"ttl": "45", "loop_wait": None, "retry_timeout": 12})
+    assert (plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == (45, 5, 12)
+
+
+def test_rto_plan_returns_a_copy():
+    plan = presets.rto_plan("fast", {"ttl": 99})
+    plan["haproxy"]["inter"] = "9s"
+    assert presets.RTO_PLANS["fast"]["ttl"] == 20
+    assert presets.RTO_PLANS["fast"]["haproxy"]["inter"] == "1s"
+
+
+@pytest.mark.parametrize("rpo", [None, "", 0, "0"])
+def test_rpo_zero_is_synchronous(rpo):
+    assert presets.rpo_settings(rpo) == {"synchronous_mode": True, "maximum_lag_on_failover": 1048576}
+
+
+@pytest.mark.parametrize("rpo, lag", [(1, 1), (16777216, 16777216), ("33554432", 33554432)])
+def test_positive_rpo_is_asynchronous_with_lag_bound(rpo, lag):
+    assert presets.rpo_settings(rpo) == {"synchronous_mode": False, "maximum_lag_on_failover": lag}
+
+
+@pytest.mark.parametrize("rpo", [-1, "-1048576"])
+def test_negative_rpo_is_rejected(rpo):
+    with pytest.raises(ValueError, match="is negative"):
+        presets.rpo_settings(rpo)

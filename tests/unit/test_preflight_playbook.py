@@ -1,0 +1,134 @@
+"""End-to-end checks of playbooks/preflight.yml with real ansible-playbook runs (no containers).
+
+Every bad inventory fails in the first play, on localhost, before any of its
+(fake) hosts is contacted.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "tests" / "inventories" / "bad"
+SANDBOX = ROOT / "inventories" / "sandbox"
+PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
+BIN = Path(sys.executable).parent
+
+# inventory file -> (number of problems, fragments the report must contain)
+CASES = {
+    "two-primaries": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2: pg_role is primary on 2 hosts",
+                          "set pg_role: primary on exactly one host"]),
+    "no-primary": (1, ["hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: no host has pg_role: primary"]),
+    "duplicate-pg-seq": (1, ["pg_seq 2 is used by 10.99.0.2 and 10.99.0.3",
+                             "give each host its own pg_seq"]),
+    "non-integer-pg-seq": (1, ["cluster pg-bad, host 10.99.0.2: pg_seq 'two' is not an integer",
+                               "set pg_seq to a whole number >= 0"]),
+    "bad-cluster-name": (1, ["cluster pg_bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_cluster 'pg_bad'",
+                             "is not a valid cluster name", "lower-case letters, digits and '-'"]),
+    "etcd-even-count": (1, ["group etcd, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3, 10.99.0.4: has 4 members",
+                            "4 members tolerate 1 failure(s), no more than 3 would"]),
+    "etcd-single-without-flag": (1, ["group etcd, host 10.99.0.1: has 1 member",
+                                     "set etcd_allow_single_member: true on that host"]),
+    "unknown-pg-rto": (1, ["pg_rto 'turbo' is not a known preset; choose one of: fast, norm, safe, wide"]),
+    "ttl-below-minimum": (2, ["pg_rto 'norm' with patroni_ttl=10 are invalid",
+                              "ttl=10 is below Patroni's minimum of 20",
+                              "5 + 2 * 10 = 25 exceeds ttl=10"]),
+    "timing-sum-above-ttl": (1, ["loop_wait + 2 * retry_timeout = 10 + 2 * 15 = 40 exceeds ttl=30",
+                                 "Patroni requires loop_wait + 2 * retry_timeout <= ttl"]),
+    "negative-pg-rpo": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_rpo -1 is negative"]),
+    "host-in-two-clusters": (1, ["host 10.99.0.3: is in the groups of 2 clusters (pg-bad, pg-other)"]),
+    "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set or empty",
+                                       "Ansible Vault"]),
+}
+
+
+def run(*args):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180, check=False)
+
+
+def flat(text):
+    """Collapse whitespace, so a wrapped or re-indented message still matches."""
+    return re.sub(r"\s+", " ", text)
+
+
+def password_values(node):
+    """All *_password values anywhere in a parsed inventory."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if str(key).endswith("_password") and value:
+                yield str(value)
+            else:
+                yield from password_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from password_values(item)
+
+
+def test_every_bad_inventory_has_a_case():
+    assert sorted(path.stem for path in BAD.glob("*.yml")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_inventory_fails_with_a_clear_message(name):
+    count, fragments = CASES[name]
+    inventory = BAD / f"{name}.yml"
+    result = run("ansible-playbook", "-i", str(inventory), str(PREFLIGHT))
+    stdout = flat(result.stdout)
+    assert result.returncode != 0, result.stdout
+    assert f"inventory check failed: {count} problem(s)" in stdout, result.stdout
+    for fragment in fragments:
+        assert fragment in stdout, result.stdout
+    # The run stops in the first play: no fake host is ever contacted.
+    assert "PLAY [Check that every host is reachable]" not in stdout
+    secrets = list(password_values(yaml.safe_load(inventory.read_text())))
+    assert len(secrets) >= 4
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr
+
+
+def test_sandbox_inventory_passes_the_filter():
+    result = run("ansible", "localhost", "-i", str(SANDBOX), "-m", "ansible.builtin.debug",
+                 "-a", "msg={{ hostvars | pgha.cloud.inventory_errors(groups) }}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r'"msg": \[\]', result.stdout), result.stdout
+
+
+def test_sandbox_inventory_passes_preflight_when_hosts_answer():
+    # Reach the sandbox hosts through a local connection: both plays run, nothing fails.
+    result = run("ansible-playbook", "-i", str(SANDBOX), str(PREFLIGHT),
+                 "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in ("10.210.0.11", "10.210.0.12", "10.210.0.13"):
+        assert f"ok: [{host}]" in result.stdout
+    assert "inventory check failed" not in result.stdout
+
+
+def test_unreachable_host_stops_the_run_before_later_plays(tmp_path):
+    down = "10.99.0.3"
+    inventory = yaml.safe_load((BAD / "two-primaries.yml").read_text())
+    inventory["all"]["children"]["pg-bad"]["hosts"]["10.99.0.2"]["pg_role"] = "replica"
+    inventory["all"]["vars"].update(ansible_connection="local", ansible_python_interpreter=sys.executable)
+    # Nothing listens on port 1: the connection is refused at once.
+    inventory["all"]["children"]["pg-bad"]["hosts"][down].update(
+        ansible_connection="ssh", ansible_host="127.0.0.1", ansible_port=1,
+        ansible_ssh_common_args="-o ConnectTimeout=5")
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "site.yml").write_text(yaml.safe_dump([
+        {"name": "Preflight", "ansible.builtin.import_playbook": str(PREFLIGHT)},
+        {"name": "Change something", "hosts": "all", "gather_facts": False,
+         "tasks": [{"name": "Would change", "ansible.builtin.debug": {"msg": "SHOULD-NOT-RUN"}}]},
+    ], sort_keys=False))
+    result = run("ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "site.yml"))
+    assert result.returncode != 0
+    assert "PLAY [Check that every host is reachable]" in result.stdout
+    assert f"fatal: [{down}]" in result.stdout, result.stdout
+    assert "PLAY [Change something]" not in result.stdout
+    assert "SHOULD-NOT-RUN" not in result.stdout
