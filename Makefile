@@ -28,12 +28,12 @@ sandbox-clean:
 lint: venv
 	yamllint .
 	ansible-lint --profile production
-	ruff check plugins tests scripts
+	ruff check plugins tests scripts tools
 
 unit: venv
 	pytest -q tests/unit
 
-molecule: venv image
-	molecule test -s default
+molecule: venv docker
+	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
 
 test: lint unit molecule

@@ -8,6 +8,7 @@ says where to ask, never who leads.
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 import urllib.parse
@@ -15,7 +16,9 @@ import urllib.request
 
 
 def inventory(path):
-    out = subprocess.run(["ansible-inventory", "-i", path, "--list"], check=True,
+    # The venv's own ansible-inventory, whatever PATH says.
+    tool = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    out = subprocess.run([tool, "-i", path, "--list"], check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -31,13 +34,18 @@ def clusters(inv):
 
 def ask(members, path):
     for host, hv in members:
-        url = "http://%s:%s%s" % (hv.get("node_address", host), hv.get("patroni_rest_port", 8008), path)
+        url = f"http://{hv.get('node_address', host)}:{hv.get('patroni_rest_port', 8008)}{path}"
         try:
             with urllib.request.urlopen(url, timeout=3) as resp:
                 return json.load(resp)
         except OSError:
             continue
     return None
+
+
+def row(member, host, role, state, timeline, lag):
+    """One line of the member table, in fixed-width columns."""
+    return f"  {member!s:<14} {host!s:<16} {role!s:<14} {state!s:<10} {timeline!s:>3} {lag!s:>10}"
 
 
 def main():
@@ -48,22 +56,21 @@ def main():
     for name, members in sorted(clusters(inventory(args.inventory)).items()):
         state = ask(members, "/cluster")
         if state is None:
-            print("%s: no Patroni member answered" % name)
+            print(f"{name}: no Patroni member answered")
             failed = True
             continue
-        print("\nCluster %s" % name)
-        print("  %-14s %-16s %-14s %-10s %3s %10s" % ("member", "host", "role", "state", "TL", "lag(B)"))
+        print(f"\nCluster {name}")
+        print(row("member", "host", "role", "state", "TL", "lag(B)"))
         for m in state.get("members", []):
-            print("  %-14s %-16s %-14s %-10s %3s %10s" % (
-                m["name"], m.get("host", "?"), m.get("role", "?"), m.get("state", "?"),
-                m.get("timeline", ""), m.get("lag", "" if m.get("role") == "leader" else "?")))
+            print(row(m["name"], m.get("host", "?"), m.get("role", "?"), m.get("state", "?"),
+                      m.get("timeline", ""), m.get("lag", "" if m.get("role") == "leader" else "?")))
             failed = failed or m.get("state") not in ("running", "streaming")
         host, hv = members[0]
         user = "dbadmin"
         password = urllib.parse.quote(str(hv.get("pg_admin_password", "")), safe="")
         address = hv.get("node_address", host)
-        print("\n  read-write: postgres://%s:%s@%s:%s/postgres" % (user, password, address, 5433))
-        print("  read-only:  postgres://%s:%s@%s:%s/postgres" % (user, password, address, 5434))
+        print(f"\n  read-write: postgres://{user}:{password}@{address}:5433/postgres")
+        print(f"  read-only:  postgres://{user}:{password}@{address}:5434/postgres")
     return 1 if failed else 0
 
 

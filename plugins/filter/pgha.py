@@ -18,7 +18,7 @@ def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
         return presets.rto_plan(name, {"ttl": ttl, "loop_wait": loop_wait,
                                        "retry_timeout": retry_timeout})
     except ValueError as exc:
-        raise AnsibleFilterError(str(exc))
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def rpo_settings(rpo=None):
@@ -26,7 +26,7 @@ def rpo_settings(rpo=None):
     try:
         return presets.rpo_settings(rpo)
     except ValueError as exc:
-        raise AnsibleFilterError(str(exc))
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def inventory_errors(hostvars, groups):

@@ -24,17 +24,17 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user):
     primary asks itself for its timeline before pg_rewind.
     """
     rules = [
-        "local all %s peer" % superuser,
+        f"local all {superuser} peer",
         "local all all scram-sha-256",
-        "local replication %s scram-sha-256" % replication_user,
-        "host replication %s 127.0.0.1/32 scram-sha-256" % replication_user,
+        f"local replication {replication_user} scram-sha-256",
+        f"host replication {replication_user} 127.0.0.1/32 scram-sha-256",
         "host all all 127.0.0.1/32 scram-sha-256",
     ]
     for address in member_addresses:
-        rules.append("host replication %s %s/32 scram-sha-256" % (replication_user, address))
-        rules.append("host all all %s/32 scram-sha-256" % address)
+        rules.append(f"host replication {replication_user} {address}/32 scram-sha-256")
+        rules.append(f"host all all {address}/32 scram-sha-256")
     for network in client_networks or []:
-        rules.append("host all all %s scram-sha-256" % network)
+        rules.append(f"host all all {network} scram-sha-256")
     seen = set()
     return [r for r in rules if not (r in seen or seen.add(r))]
 

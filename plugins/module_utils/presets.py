@@ -56,17 +56,17 @@ def timing_errors(ttl, loop_wait, retry_timeout):
     errors = []
     if ttl < PATRONI_MIN_TTL:
         errors.append(
-            "ttl=%s is below Patroni's minimum of %s (Patroni would silently raise it); "
-            "use ttl >= %s" % (ttl, PATRONI_MIN_TTL, PATRONI_MIN_TTL))
+            f"ttl={ttl} is below Patroni's minimum of {PATRONI_MIN_TTL} (Patroni would silently "
+            f"raise it); use ttl >= {PATRONI_MIN_TTL}")
     if loop_wait < 1:
-        errors.append("loop_wait=%s must be at least 1" % loop_wait)
+        errors.append(f"loop_wait={loop_wait} must be at least 1")
     if retry_timeout < 1:
-        errors.append("retry_timeout=%s must be at least 1" % retry_timeout)
+        errors.append(f"retry_timeout={retry_timeout} must be at least 1")
     if loop_wait + 2 * retry_timeout > ttl:
         errors.append(
-            "loop_wait + 2 * retry_timeout = %s + 2 * %s = %s exceeds ttl=%s; Patroni requires "
-            "loop_wait + 2 * retry_timeout <= ttl" % (loop_wait, retry_timeout,
-                                                     loop_wait + 2 * retry_timeout, ttl))
+            f"loop_wait + 2 * retry_timeout = {loop_wait} + 2 * {retry_timeout} = "
+            f"{loop_wait + 2 * retry_timeout} exceeds ttl={ttl}; Patroni requires "
+            "loop_wait + 2 * retry_timeout <= ttl")
     return errors
 
 
@@ -77,15 +77,27 @@ def rto_plan(name=None, overrides=None):
     """
     name = DEFAULT_RTO if name in (None, "") else name
     if name not in RTO_PLANS:
-        raise ValueError("unknown pg_rto preset %r; choose one of: %s"
-                         % (name, ", ".join(sorted(RTO_PLANS))))
+        raise ValueError(f"unknown pg_rto preset {name!r}; choose one of: "
+                         f"{', '.join(sorted(RTO_PLANS))}")
     plan = dict(RTO_PLANS[name])
     plan["haproxy"] = dict(plan["haproxy"])
     plan["name"] = name
     for key, value in (overrides or {}).items():
         if value is not None:
             plan[key] = int(value)
+    plan["crash_outage_bound"] = crash_outage_bound(plan)
     return plan
+
+
+def crash_outage_bound(plan):
+    """Worst write outage, in seconds, we document for a primary node crash.
+
+    The leader key outlives the crash by up to ttl; replicas notice it at their
+    next loop (loop_wait) and one promotes; HAProxy needs its rise checks and
+    clients must reconnect. The second loop_wait and the 5 s cover promotion,
+    proxy checks and reconnection with margin.
+    """
+    return plan["ttl"] + 2 * plan["loop_wait"] + 5
 
 
 def rpo_settings(rpo=None):
@@ -97,7 +109,7 @@ def rpo_settings(rpo=None):
     """
     rpo = DEFAULT_RPO if rpo in (None, "") else int(rpo)
     if rpo < 0:
-        raise ValueError("pg_rpo=%s is negative; use 0 (synchronous) or a byte count" % rpo)
+        raise ValueError(f"pg_rpo={rpo} is negative; use 0 (synchronous) or a byte count")
     if rpo == 0:
         # Only the synchronous standby may be promoted, so its lag bound is moot;
         # keep Patroni's own default for the case where sync mode is switched off.

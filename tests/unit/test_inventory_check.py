@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+
 from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, presets
 
 H1, H2, H3 = "10.210.0.11", "10.210.0.12", "10.210.0.13"
