@@ -23,6 +23,9 @@ from ansible_collections.pgha.cloud.plugins.module_utils import presets
 CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PG_ROLES = ("primary", "replica")
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
+# Entry points this version deploys; the others are refused rather than
+# silently ignored, so nobody believes an NLB follows the primary when none does.
+IMPLEMENTED_ENTRYPOINTS = ("haproxy",)
 PASSWORD_VARS = (
     "pg_superuser_password",
     "pg_replication_password",
@@ -111,7 +114,14 @@ def _where(cluster, hosts):
 
 def _get(hostvars, host, name):
     # HostVars templates lazily: read only the variables we need.
-    return hostvars[host].get(name)
+    value = hostvars[host].get(name)
+    try:
+        # A value that refers to an undefined variable (say a vault variable
+        # whose file was not loaded) comes back as a marker that raises on use.
+        bool(value)
+    except Exception:
+        return None
+    return value
 
 
 def _pg_cluster(hostvars, host):
@@ -332,6 +342,12 @@ def _entrypoint_errors(hostvars, cluster, members):
         if unknown:
             errors.append(f"{_where(cluster, hosts)}: pg_entrypoints has unknown item(s) "
                           f"{', '.join(unknown)}; choose from: {choices}")
+        planned = [_show(item) for item in value
+                   if item in PG_ENTRYPOINTS and item not in IMPLEMENTED_ENTRYPOINTS]
+        if planned:
+            errors.append(f"{_where(cluster, hosts)}: pg_entrypoints item(s) {', '.join(planned)} "
+                          f"are not implemented in this version; use "
+                          f"{', '.join(IMPLEMENTED_ENTRYPOINTS)} for now")
     return errors
 
 
@@ -341,8 +357,9 @@ def _password_errors(hostvars, cluster, members):
     for name in PASSWORD_VARS:
         missing = [host for host in members if _is_blank(_get(hostvars, host, name))]
         if missing:
-            errors.append(f"{_where(cluster, missing)}: {name} is not set or empty; set it for the "
-                          "cluster and keep it in Ansible Vault (ansible-vault encrypt_string)")
+            errors.append(f"{_where(cluster, missing)}: {name} is not set, empty, or refers to an "
+                          "undefined variable (is the vault file loaded?); set it for the cluster and keep "
+                          "it in Ansible Vault (ansible-vault encrypt_string)")
     return errors
 
 

@@ -33,8 +33,8 @@ def errors_of(hostvars, groups):
     """Run the check and enforce the rule every message must keep: no password value in it."""
     errors = inventory_check.inventory_errors(hostvars, groups)
     assert isinstance(errors, list)
-    secrets = {str(vars_.get(name)) for vars_ in hostvars.values() for name in PASSWORDS
-               if vars_.get(name)}
+    secrets = {vars_[name] for vars_ in hostvars.values() for name in PASSWORDS
+               if isinstance(vars_.get(name), str) and vars_[name]}
     for message in errors:
         for secret in secrets:
             assert secret not in message
@@ -418,10 +418,18 @@ def test_equal_int_and_string_values_agree():
 
 # ---------------------------------------------------------------- pg_entrypoints
 
-def test_all_entrypoints_are_accepted():
+def test_implemented_entrypoints_are_accepted():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", ["haproxy"])
+    assert errors_of(hostvars, groups) == []
+
+
+def test_planned_entrypoints_are_refused_not_ignored():
     hostvars, groups = valid_inventory()
     set_all(hostvars, "pg_entrypoints", ["haproxy", "nlb", "route53", "vip"])
-    assert errors_of(hostvars, groups) == []
+    error = only_error(hostvars, groups)
+    assert "pg_entrypoints item(s) 'nlb', 'route53', 'vip' are not implemented in this version" in error
+    assert "use haproxy for now" in error
 
 
 def test_entrypoints_must_be_a_list():
@@ -453,7 +461,7 @@ def test_missing_or_empty_password(name, value):
         else:
             vars_[name] = value
     error = only_error(hostvars, groups)
-    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not set or empty")
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not set, empty, or refers to an undefined variable")
     assert "Ansible Vault" in error
 
 
@@ -477,7 +485,7 @@ def test_no_password_value_appears_in_any_message():
     text = "\n".join(errors)
     for secret in PASSWORDS.values():
         assert secret not in text
-    assert "pg_admin_password is not set or empty" in text
+    assert "pg_admin_password is not set, empty, or refers to an undefined variable" in text
 
 
 # ---------------------------------------------------------------- etcd
@@ -666,3 +674,17 @@ def test_positive_rpo_is_asynchronous_with_lag_bound(rpo, lag):
 def test_negative_rpo_is_rejected(rpo):
     with pytest.raises(ValueError, match="is negative"):
         presets.rpo_settings(rpo)
+
+
+class _UndefinedMarker:
+    """Stands in for Ansible's marker of a value that refers to an undefined variable."""
+
+    def __bool__(self):
+        raise RuntimeError("'vault_pg_admin_password' is undefined")
+
+
+def test_password_referring_to_undefined_variable_is_missing():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_admin_password", _UndefinedMarker())
+    error = only_error(hostvars, groups)
+    assert "pg_admin_password is not set, empty, or refers to an undefined variable" in error

@@ -1,0 +1,51 @@
+"""Inventory facts -> cluster configuration (plugins/module_utils/cluster.py)."""
+
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster
+
+
+def test_node_addresses_prefer_node_address_and_keep_order():
+    hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {}, "c": {"node_address": ""}}
+    assert cluster.node_addresses(["b", "a", "c"], hostvars) == ["b", "10.0.0.5", "c"]
+
+
+def test_hba_rules_cover_members_clients_and_local_replication():
+    rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator")
+    assert rules[0] == "local all postgres peer"
+    # a demoted primary must reach itself as the replication user before pg_rewind
+    assert "local replication replicator scram-sha-256" in rules
+    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
+    for address in ("10.0.0.1", "10.0.0.2"):
+        assert f"host replication replicator {address}/32 scram-sha-256" in rules
+        assert f"host all all {address}/32 scram-sha-256" in rules
+    assert rules[-1] == "host all all 192.168.0.0/16 scram-sha-256"
+    assert not any(" md5" in r or " trust" in r or " password" in r for r in rules)
+
+
+def test_hba_rules_drop_duplicates_keeping_first_position():
+    rules = cluster.hba_rules(["127.0.0.1"], ["127.0.0.1/32"], "postgres", "replicator")
+    assert len(rules) == len(set(rules))
+    assert rules.count("host all all 127.0.0.1/32 scram-sha-256") == 1
+
+
+def test_config_patch_empty_when_current_matches_in_postgres_terms():
+    current = {"ttl": 20, "synchronous_mode": True,
+               "postgresql": {"parameters": {"hot_standby": "on", "max_connections": "200"}}}
+    desired = {"ttl": 20, "synchronous_mode": "true",
+               "postgresql": {"parameters": {"hot_standby": True, "max_connections": 200}}}
+    assert cluster.config_patch(current, desired) == {}
+
+
+def test_config_patch_holds_only_differences_and_missing_keys():
+    current = {"ttl": 30, "loop_wait": 10, "postgresql": {"parameters": {"work_mem": "4MB"}},
+               "operator_key": 1}
+    desired = {"ttl": 20, "loop_wait": 10, "retry_timeout": 5,
+               "postgresql": {"use_slots": True, "parameters": {"work_mem": "4MB", "wal_level": "replica"}}}
+    assert cluster.config_patch(current, desired) == {
+        "ttl": 20, "retry_timeout": 5,
+        "postgresql": {"use_slots": True, "parameters": {"wal_level": "replica"}},
+    }
+
+
+def test_config_patch_from_nothing_is_everything():
+    desired = {"ttl": 20, "postgresql": {"parameters": {"a": 1}}}
+    assert cluster.config_patch(None, desired) == desired
