@@ -461,7 +461,8 @@ def test_missing_or_empty_password(name, value):
         else:
             vars_[name] = value
     error = only_error(hostvars, groups)
-    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not set, empty, or refers to an undefined variable")
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not set, empty, "
+                            "or refers to an undefined variable")
     assert "Ansible Vault" in error
 
 

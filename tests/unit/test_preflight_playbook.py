@@ -42,10 +42,10 @@ CASES = {
                                  "Patroni requires loop_wait + 2 * retry_timeout <= ttl"]),
     "negative-pg-rpo": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_rpo -1 is negative"]),
     "host-in-two-clusters": (1, ["host 10.99.0.3: is in the groups of 2 clusters (pg-bad, pg-other)"]),
-    "undefined-vault-password": (1, ["pg_admin_password is not set, empty, or refers to an undefined variable",
-                                     "is the vault file loaded?"]),
-    "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set, empty, or refers to an undefined variable",
-                                       "Ansible Vault"]),
+    "undefined-vault-password": (1, ["pg_admin_password is not set, empty, or refers to an undefined "
+                                     "variable", "is the vault file loaded?"]),
+    "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set, empty, or refers to an "
+                                       "undefined variable", "Ansible Vault"]),
 }
 
 
