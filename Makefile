@@ -25,7 +25,12 @@ sandbox: venv
 sandbox-clean:
 	./scripts/sandbox-clean.sh
 
+# A copy of this collection under ~/.ansible (left by an older molecule
+# prerun) would shadow the checkout: the tools must see the code as it is.
+STALE_COPY := $(HOME)/.ansible/collections/ansible_collections/pgha/cloud
+
 lint: venv
+	rm -rf $(STALE_COPY)
 	yamllint .
 	ansible-lint --profile production
 	ruff check plugins tests scripts tools
@@ -34,6 +39,7 @@ unit: venv
 	pytest -q tests/unit
 
 molecule: venv docker
+	rm -rf $(STALE_COPY)
 	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
 
 test: lint unit molecule

@@ -100,17 +100,20 @@ def primary_rows(dsns, timeout=60):
 def analyse(log, fault_at):
     acks = sorted((e for e in log if e[0] == "ack"), key=lambda e: e[3])
     before = [e for e in acks if e[3] <= fault_at]
-    after = [e for e in acks if e[3] > fault_at]
     old_servers = {e[4] for e in before[-20:]}
-    # Recovery: the first commit acknowledged by a server other than the old
-    # primary (a commit the dying primary finished just after the fault is not one).
-    recovered = next((e for e in after if e[4] not in old_servers), None)
-    last_before = before[-1][3] if before else fault_at
+    # Recovery: the first commit acknowledged after the fault by a server other
+    # than the old primary.
+    recovered = next((e for e in acks if e[3] > fault_at and e[4] not in old_servers), None)
+    # The outage is the silence that recovery ended: from the last commit
+    # acknowledged before it (the old primary may go on acknowledging for a
+    # while after the fault command starts, e.g. during a switchover request).
+    last_before = max((e[3] for e in acks if recovered is None or e[3] < recovered[3]),
+                      default=fault_at)
     return {
         "acknowledged": len(acks),
         "warned_commits": sum(1 for e in log if e[0] == "warned"),
         "errors": sum(1 for e in log if e[0] == "error"),
-        "last_ack_before_fault": last_before,
+        "last_ack_before_recovery": last_before,
         "first_ack_after_fault": recovered[3] if recovered else None,
         "write_outage_s": round(recovered[3] - last_before, 3) if recovered else None,
         "old_primaries": sorted(old_servers),

@@ -43,4 +43,5 @@ class FilterModule(object):
             "node_addresses": cluster.node_addresses,
             "hba_rules": cluster.hba_rules,
             "config_patch": cluster.config_patch,
+            "member_line": cluster.member_line,
         }

@@ -64,3 +64,11 @@ def config_patch(current, desired):
         elif have is None or _norm(have) != _norm(want):
             patch[key] = want
     return patch
+
+
+def member_line(member):
+    """One member as a `patronictl list` style line."""
+    lag = member.get("lag")
+    return "{:<14} {:<16} {:<13} {:<10} TL {:<3} lag {}".format(
+        member.get("name", "?"), str(member.get("host", "?")), member.get("role", "?"),
+        member.get("state", "?"), member.get("timeline", "?"), "-" if lag is None else lag)

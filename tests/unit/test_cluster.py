@@ -49,3 +49,10 @@ def test_config_patch_holds_only_differences_and_missing_keys():
 def test_config_patch_from_nothing_is_everything():
     desired = {"ttl": 20, "postgresql": {"parameters": {"a": 1}}}
     assert cluster.config_patch(None, desired) == desired
+
+
+def test_member_line_shows_role_state_timeline_and_lag():
+    line = cluster.member_line({"name": "pg-test-2", "host": "10.0.0.2", "role": "sync_standby",
+                                "state": "streaming", "timeline": 3, "lag": 0})
+    assert line.split() == ["pg-test-2", "10.0.0.2", "sync_standby", "streaming", "TL", "3", "lag", "0"]
+    assert cluster.member_line({"name": "a", "role": "leader"}).endswith("lag -")

@@ -18,13 +18,13 @@ def ack(rid, at, server):
     return ("ack", rid, at - 0.01, at, server)
 
 
-def test_outage_runs_from_last_ack_before_to_first_ack_by_another_server():
+def test_outage_runs_from_last_ack_to_first_ack_by_another_server():
     log = [ack(1, 9.0, OLD), ack(2, 9.8, OLD),
-           ack(3, 10.05, OLD),            # the dying primary finished one more
-           ("error", None, 11.0, 11.0, None),
+           ack(3, 12.05, OLD),            # the old primary still acknowledged after the fault began
+           ("error", None, 13.0, 13.0, None),
            ack(4, 32.3, NEW), ack(5, 32.4, NEW)]
     result = drill.analyse(log, fault_at=10.0)
-    assert result["write_outage_s"] == pytest.approx(32.3 - 9.8)
+    assert result["write_outage_s"] == pytest.approx(32.3 - 12.05)
     assert result["new_primary"] == NEW
     assert result["old_primaries"] == [OLD]
     assert result["acknowledged"] == 5
