@@ -19,6 +19,7 @@ import socket
 import time
 from urllib.error import HTTPError
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.pgha.cloud.plugins.module_utils.cluster import config_patch
@@ -61,6 +62,21 @@ class PatroniError(Exception):
 
 class _Unreachable(Exception):
     """One URL did not answer (internal: the client moves on to the next URL)."""
+
+
+def run_module(options, run):
+    """The main() of every patroni_* module: shared connection options plus `options`,
+    check mode, and every PatroniError turned into a failure with its message.
+
+    `run(module, client)` returns the result dict.
+    """
+    argument_spec = connection_argument_spec()
+    argument_spec.update(options)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module, client_from_module(module)))
+    except PatroniError as e:
+        module.fail_json(msg=e.message)
 
 
 def client_from_module(module):
@@ -127,6 +143,23 @@ class PatroniClient(object):
             return self._attempts(url, "GET", "/patroni", None, self.timeout)
         except _Unreachable as e:
             raise PatroniError(f"Patroni REST API of member {url} did not answer: {e}") from None
+
+    def member_post(self, url, path, body=None, timeout=None):
+        """POST `path` on one member (its api_url from /cluster or its base URL), not on any member."""
+        url = base_url(url)
+        try:
+            return self._attempts(url, "POST", path, body, timeout or self.timeout)
+        except _Unreachable as e:
+            raise PatroniError(f"Patroni REST API of member {url} did not answer POST {path}: {e}; "
+                               "check that Patroni runs there and that this host may reach it") from None
+
+    def restart(self, url, restart_pending=False, timeout=None):
+        """POST /restart on one member; Patroni answers once PostgreSQL is up again (or the restart failed).
+
+        With `restart_pending`, Patroni itself refuses (HTTP 503) when the member has no pending restart.
+        """
+        body = {"restart_pending": True} if restart_pending else {}
+        return self.member_post(url, "/restart", body=body, timeout=timeout)
 
     # -- transport --------------------------------------------------------
     def _any(self, method, path, body=None, timeout=None):

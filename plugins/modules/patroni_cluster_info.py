@@ -127,13 +127,10 @@ api_url:
   sample: http://10.0.1.11:8008
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
-    PatroniError,
-    client_from_module,
-    connection_argument_spec,
     leader_of,
+    run_module,
     summarize_members,
     sync_standbys,
 )
@@ -151,11 +148,7 @@ def cluster_facts(client):
 
 
 def main():
-    module = AnsibleModule(argument_spec=connection_argument_spec(), supports_check_mode=True)
-    try:
-        module.exit_json(**cluster_facts(client_from_module(module)))
-    except PatroniError as e:
-        module.fail_json(msg=e.message)
+    run_module({}, lambda module, client: cluster_facts(client))
 
 
 if __name__ == "__main__":

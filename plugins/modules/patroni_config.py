@@ -106,17 +106,15 @@ pending_restart:
   sample: [pg-test-1, pg-test-2]
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
     PatroniError,
     apply_patch,
     changed_view,
-    client_from_module,
     config_errors,
-    connection_argument_spec,
     desired_patch,
     pending_restart_members,
+    run_module,
     touches_parameters,
     watch_pending_restart,
 )
@@ -147,13 +145,7 @@ def run(module, client):
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(settings=dict(type="dict", required=True), pending_restart_wait=dict(type="int"))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module, client_from_module(module)))
-    except PatroniError as e:
-        module.fail_json(msg=e.message)
+    run_module(dict(settings=dict(type="dict", required=True), pending_restart_wait=dict(type="int")), run)
 
 
 if __name__ == "__main__":

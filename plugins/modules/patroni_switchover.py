@@ -139,14 +139,10 @@ msg:
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
 from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
     PatroniError,
     best_candidate,
     candidate_errors,
-    client_from_module,
-    connection_argument_spec,
     describe_members,
     healthy_leader,
     is_streaming,
@@ -154,6 +150,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noq
     max_lag_of,
     member_named,
     members_of,
+    run_module,
     summarize_members,
     sync_mode_of,
 )
@@ -302,15 +299,9 @@ def run(module, client):
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    run_module(dict(
         candidate=dict(type="str"), leader=dict(type="str"), scheduled_at=dict(type="str"),
-        force=dict(type="bool", default=False), wait_timeout=dict(type="int", default=60))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module, client_from_module(module)))
-    except PatroniError as e:
-        module.fail_json(msg=e.message)
+        force=dict(type="bool", default=False), wait_timeout=dict(type="int", default=60)), run)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ class FakePatroni:
         self.servers = {}
         self.paused = False
         self.scheduled = None
+        # POST /restart: names in the order they were restarted; members whose flag never clears.
+        self.restarts = []
+        self.sticky_pending = set()
+        # Members whose pending_restart flag in GET /cluster is stale: Patroni refuses restart_pending.
+        self.stale_pending = set()
         for m in self.members:
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, m["name"]))
             server.daemon_threads = True
@@ -99,6 +104,12 @@ class FakePatroni:
                              state="streaming" if self.old_leader_rejoins else "stopped")
                 elif m["state"] == "streaming":
                     m["timeline"] = timeline
+
+    def _restarted(self, name):
+        """Patroni's next loop after a restart: the member reports no pending restart (unless sticky)."""
+        with self.lock:
+            if name not in self.sticky_pending:
+                self.get(name).pop("pending_restart", None)
 
     def _mark_pending(self):
         with self.lock:
@@ -171,7 +182,10 @@ def _handler(fake, name):
             m = fake.get(name)
             out = {"state": m["state"], "role": "primary" if m["role"] == "leader" else "replica",
                    "timeline": m["timeline"],
+                   "postmaster_start_time": m.get("postmaster_start_time", "start-0"),
                    "patroni": {"version": "4.1.5", "scope": "pg-fake", "name": name}}
+            if m["role"] != "leader" and m["state"] == "streaming":
+                out["replication_state"] = "streaming"
             if m.get("pending_restart"):
                 out["pending_restart"] = True
             self._reply(200, out)
@@ -194,6 +208,18 @@ def _handler(fake, name):
                 return
             fake._later(fake.switch_delay, lambda: fake._promote(body["candidate"]))
             self._reply(200, f"Successfully switched over to \"{body['candidate']}\"")
+
+        def do_POST_restart(self, body):
+            # Patroni restarts PostgreSQL, then answers; the DCS shows the cleared flag a loop later.
+            m = fake.get(name)
+            pending = m.get("pending_restart") and name not in fake.stale_pending
+            if (body or {}).get("restart_pending") and not pending:
+                self._reply(503, "restart conditions are not satisfied")
+                return
+            fake.restarts.append(name)
+            m["postmaster_start_time"] = f"start-{len(fake.restarts)}"
+            fake._later(fake.restart_delay, lambda: fake._restarted(name))
+            self._reply(200, "restarted successfully")
 
         def do_POST_failover(self, body):
             fake._later(fake.switch_delay, lambda: fake._promote(body["candidate"]))
