@@ -1,13 +1,11 @@
 """The patroni_* modules against a fake Patroni cluster over real HTTP, plus their pure helpers."""
 
-import contextlib
-import io
-import json
 import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from fake_patroni import PASSWORD, USER, FakePatroni, default_members, member, wait_until
+from module_runner import run_module
 
 from ansible_collections.pgha.cloud.plugins.module_utils import patroni
 from ansible_collections.pgha.cloud.plugins.modules import (
@@ -16,30 +14,9 @@ from ansible_collections.pgha.cloud.plugins.modules import (
     patroni_switchover,
 )
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19: the classic _ANSIBLE_ARGS pattern
-    from unittest import mock
-
-    from ansible.module_utils import basic
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
-
 
 def run(module, args, check=False, diff=False):
-    """Run `module.main()` in-process; return its JSON result."""
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        module.main()
-    return json.loads(out.getvalue())
+    return run_module(module, args, check=check, diff=diff)
 
 
 @pytest.fixture(autouse=True)

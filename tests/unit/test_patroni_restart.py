@@ -1,36 +1,17 @@
 """patroni_restart against the fake Patroni cluster over real HTTP."""
 
-import contextlib
-import io
 import json
 
 import pytest
 from fake_patroni import PASSWORD, USER, FakePatroni
+from module_runner import run_module
 
 from ansible_collections.pgha.cloud.plugins.module_utils import patroni
 from ansible_collections.pgha.cloud.plugins.modules import patroni_restart
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19: the classic _ANSIBLE_ARGS pattern
-    from unittest import mock
-
-    from ansible.module_utils import basic
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
-
 
 def run(args, check=False):
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        patroni_restart.main()
-    return json.loads(out.getvalue())
+    return run_module(patroni_restart, args, check=check)
 
 
 @pytest.fixture(autouse=True)
