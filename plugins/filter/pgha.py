@@ -41,6 +41,7 @@ class FilterModule(object):
             "rpo_settings": rpo_settings,
             "inventory_errors": inventory_errors,
             "node_addresses": cluster.node_addresses,
+            "api_urls": cluster.api_urls,
             "hba_rules": cluster.hba_rules,
             "config_patch": cluster.config_patch,
             "member_line": cluster.member_line,

@@ -17,6 +17,15 @@ def node_addresses(hosts, hostvars):
     return out
 
 
+def api_urls(hosts, hostvars, port=8008):
+    """Patroni REST URL of each host: its address and its `patroni_rest_port`, else `port`."""
+    urls = []
+    for host, address in zip(hosts, node_addresses(hosts, hostvars)):
+        own_port = hostvars[host].get("patroni_rest_port") if host in hostvars else None
+        urls.append(f"http://{address}:{own_port or port}")
+    return urls
+
+
 def hba_rules(member_addresses, client_networks, superuser, replication_user):
     """pg_hba lines: cluster members and configured client networks, scram-sha-256 only.
 

@@ -8,6 +8,13 @@ def test_node_addresses_prefer_node_address_and_keep_order():
     assert cluster.node_addresses(["b", "a", "c"], hostvars) == ["b", "10.0.0.5", "c"]
 
 
+def test_api_urls_use_each_hosts_address_and_rest_port():
+    hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {"patroni_rest_port": 8010}, "c": {}}
+    assert cluster.api_urls(["a", "b", "c"], hostvars) == [
+        "http://10.0.0.5:8008", "http://b:8010", "http://c:8008"]
+    assert cluster.api_urls(["c"], hostvars, 9000) == ["http://c:9000"]
+
+
 def test_hba_rules_cover_members_clients_and_local_replication():
     rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator")
     assert rules[0] == "local all postgres peer"
