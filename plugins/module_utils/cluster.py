@@ -26,6 +26,50 @@ def api_urls(hosts, hostvars, port=8008):
     return urls
 
 
+def non_members(hosts, hostvars, members):
+    """Hosts whose address no Patroni member of `members` (GET /cluster) has."""
+    known = {str(m.get("host")) for m in members or []}
+    return [h for h, a in zip(hosts, node_addresses(hosts, hostvars)) if a not in known]
+
+
+def live_role_groups(hosts, hostvars, members):
+    """Split `hosts` by the live roles in `members` (GET /cluster), matched on address.
+
+    `primary` holds the running leader only, never more than one host;
+    `replica` the running or streaming members that follow it; `members`
+    maps every matched host to its member entry.
+    """
+    by_address = {str(m.get("host")): m for m in members or []}
+    matched = {}
+    for host, address in zip(hosts, node_addresses(hosts, hostvars)):
+        if address in by_address:
+            matched[host] = by_address[address]
+    leaders = [h for h, m in matched.items() if m.get("role") in ("leader", "standby_leader")
+               and m.get("state") == "running"]
+    replicas = [h for h, m in matched.items() if h not in leaders
+                and m.get("role") in ("replica", "sync_standby", "quorum_standby")
+                and m.get("state") in ("running", "streaming")]
+    return {"primary": leaders[:1] if len(leaders) == 1 else [], "replica": replicas, "members": matched}
+
+
+def sync_candidates(members, leader, excluded=()):
+    """Streaming replicas, other than `excluded`, that may become synchronous (no `nosync` tag)."""
+    return [
+        m.get("name") for m in members or []
+        if m.get("name") != leader and m.get("name") not in excluded
+        and m.get("state") == "streaming" and not (m.get("tags") or {}).get("nosync")
+    ]
+
+
+def etcd_initial_cluster(members, name, peer_url):
+    """`ETCD_INITIAL_CLUSTER` of a joining member: the started members (`member list`) plus itself."""
+    pairs = [
+        f"{m['name']}={m['peerURLs'][0]}" for m in members or []
+        if m.get("name") and m.get("peerURLs") and peer_url not in m["peerURLs"]
+    ]
+    return ",".join(pairs + [f"{name}={peer_url}"])
+
+
 def hba_rules(member_addresses, client_networks, superuser, replication_user):
     """pg_hba lines: cluster members and configured client networks, scram-sha-256 only.
 

@@ -15,6 +15,37 @@ def test_api_urls_use_each_hosts_address_and_rest_port():
     assert cluster.api_urls(["c"], hostvars, 9000) == ["http://c:9000"]
 
 
+def test_non_members_are_hosts_no_member_reports_as_its_address():
+    hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {}, "c": {}}
+    members = [{"name": "pg-1", "host": "10.0.0.5"}, {"name": "pg-2", "host": "b"}]
+    assert cluster.non_members(["a", "b", "c"], hostvars, members) == ["c"]
+    # No member answered: every host is new.
+    assert cluster.non_members(["a", "b"], hostvars, []) == ["a", "b"]
+
+
+def test_sync_candidates_are_streaming_replicas_without_nosync():
+    members = [
+        {"name": "pg-1", "role": "leader", "state": "running"},
+        {"name": "pg-2", "role": "sync_standby", "state": "streaming"},
+        {"name": "pg-3", "role": "replica", "state": "streaming", "tags": {"nosync": True}},
+        {"name": "pg-4", "role": "replica", "state": "starting"},
+        {"name": "pg-5", "role": "replica", "state": "streaming", "tags": {"nosync": False}},
+    ]
+    assert cluster.sync_candidates(members, "pg-1") == ["pg-2", "pg-5"]
+    assert cluster.sync_candidates(members, "pg-1", ["pg-2", "pg-5"]) == []
+
+
+def test_etcd_initial_cluster_lists_started_members_and_the_new_one():
+    members = [
+        {"ID": 1, "name": "etcd-1", "peerURLs": ["http://10.0.0.1:2380"]},
+        {"ID": 2, "name": "etcd-2", "peerURLs": ["http://10.0.0.2:2380"]},
+        # Registered by `member add` but not started: no name yet.
+        {"ID": 3, "name": "", "peerURLs": ["http://10.0.0.3:2380"]},
+    ]
+    assert cluster.etcd_initial_cluster(members, "etcd-3", "http://10.0.0.3:2380") == (
+        "etcd-1=http://10.0.0.1:2380,etcd-2=http://10.0.0.2:2380,etcd-3=http://10.0.0.3:2380")
+
+
 def test_hba_rules_cover_members_clients_and_local_replication():
     rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator")
     assert rules[0] == "local all postgres peer"
