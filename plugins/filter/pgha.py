@@ -44,6 +44,7 @@ class FilterModule(object):
             "api_urls": cluster.api_urls,
             "non_members": cluster.non_members,
             "sync_candidates": cluster.sync_candidates,
+            "haproxy_routes": cluster.haproxy_routes,
             "etcd_initial_cluster": cluster.etcd_initial_cluster,
             "hba_rules": cluster.hba_rules,
             "config_patch": cluster.config_patch,

@@ -52,6 +52,27 @@ def live_role_groups(hosts, hostvars, members):
     return {"primary": leaders[:1] if len(leaders) == 1 else [], "replica": replicas, "members": matched}
 
 
+# Service names of the haproxy role's template (frontends and backends `<cluster>-<service>`).
+HAPROXY_SERVICES = ("primary", "replica", "default")
+
+
+def haproxy_routes(stats_csv, cluster):
+    """Servers UP in each of `cluster`'s HAProxy backends, from the stats page's CSV (`/;csv`)."""
+    routes = {}
+    for line in (stats_csv or "").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) < 18 or fields[0] not in {f"{cluster}-{s}" for s in HAPROXY_SERVICES}:
+            continue
+        service, server, status = fields[0][len(cluster) + 1:], fields[1], fields[17]
+        if server in ("FRONTEND", "BACKEND"):
+            routes.setdefault(service, [])
+        elif status.startswith("UP"):
+            routes.setdefault(service, []).append(server)
+    return routes
+
+
 def sync_candidates(members, leader, excluded=()):
     """Streaming replicas, other than `excluded`, that may become synchronous (no `nosync` tag)."""
     return [

@@ -46,6 +46,27 @@ def test_etcd_initial_cluster_lists_started_members_and_the_new_one():
         "etcd-1=http://10.0.0.1:2380,etcd-2=http://10.0.0.2:2380,etcd-3=http://10.0.0.3:2380")
 
 
+STATS_CSV = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,...,status
+stats,FRONTEND,,,1,1,5000,1,0,0,0,0,0,,,,,OPEN,
+pg-test-primary,FRONTEND,,,0,0,5000,0,0,0,0,0,0,,,,,OPEN,
+pg-test-primary,pg-test-1,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,DOWN,1
+pg-test-primary,pg-test-3,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,UP,1
+pg-test-primary,BACKEND,0,0,0,0,1000,0,0,0,0,0,,0,0,0,0,UP,1
+pg-test-replica,pg-test-1,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,UP 1/2,1
+pg-test-replica,pg-test-2,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,UP,1
+pg-test-replica,pg-test-3,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,DOWN,1
+pg-test-default,BACKEND,0,0,0,0,1000,0,0,0,0,0,,0,0,0,0,DOWN,1
+pg-other-primary,pg-other-1,0,0,0,0,3000,0,0,0,,0,,0,0,0,0,UP,1
+"""
+
+
+def test_haproxy_routes_lists_the_servers_up_per_service():
+    routes = cluster.haproxy_routes(STATS_CSV, "pg-test")
+    # "UP 1/2" is a server going down but still serving: it is counted.
+    assert routes == {"primary": ["pg-test-3"], "replica": ["pg-test-1", "pg-test-2"], "default": []}
+    assert cluster.haproxy_routes("", "pg-test") == {}
+
+
 def test_hba_rules_cover_members_clients_and_local_replication():
     rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator")
     assert rules[0] == "local all postgres peer"
