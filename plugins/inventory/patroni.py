@@ -15,7 +15,8 @@ description:
     and running) and C(<cluster>_replica) (running or streaming members that follow it), as Patroni reports
     them now, so a play can target the real primary after failovers.
   - It adds to an inventory that already defines the clusters (hosts with I(pg_cluster)); list it after that
-    inventory, for example C(-i inventories/prod -i inventories/prod/live.patroni.yml).
+    inventory, for example C(-i inventories/prod -i inventories/prod-live.patroni.yml). Keep the file
+    outside the static inventory's directory, so the order of the sources is the one given.
   - Each cluster is asked through C(GET /cluster) on its members' REST API, trying one member after the
     other, at I(node_address) (else the host name) and I(patroni_rest_port) (else I(rest_port)).
   - Sets on each member the host variables C(pg_live_role), C(pg_live_state), C(pg_live_timeline) and
@@ -49,11 +50,11 @@ options:
 """
 
 EXAMPLES = r"""
-# inventories/prod/live.patroni.yml
+# inventories/prod-live.patroni.yml
 plugin: pgha.cloud.patroni
 strict: true
 
-# then: ansible-playbook -i inventories/prod -i inventories/prod/live.patroni.yml vacuum.yml
+# then: ansible-playbook -i inventories/prod -i inventories/prod-live.patroni.yml vacuum.yml
 # with, in vacuum.yml:
 #   - hosts: pg-test_primary
 """
