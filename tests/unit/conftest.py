@@ -19,6 +19,8 @@ if str(COLLECTIONS) not in sys.path:
 
 # -- moto in server mode: the AWS API of the entry point tests ------------------
 MOTO_REGION = "eu-west-1"
+# Member name -> IP of the fake clusters the AWS tests use (NLB targets and A records need IPs).
+MEMBER_IPS = {"pg-1": "10.0.1.11", "pg-2": "10.0.2.11", "pg-3": "10.0.3.11"}
 
 
 def free_port():
@@ -65,3 +67,15 @@ def moto(moto_url, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     return moto_url
+
+
+@pytest.fixture
+def fake_with_ips():
+    """A FakePatroni whose members report the MEMBER_IPS addresses as their host."""
+    from fake_patroni import FakePatroni
+
+    cluster = FakePatroni()
+    for m in cluster.members:
+        m["host"] = MEMBER_IPS[m["name"]]
+    yield cluster
+    cluster.close()

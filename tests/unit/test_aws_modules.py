@@ -1,17 +1,15 @@
 """The NLB and Route53 modules against moto in server mode (real HTTP), and Patroni faked over HTTP."""
 
-
 import boto3
 import pytest
-from conftest import MOTO_REGION, free_port
-from fake_patroni import FakePatroni
+from conftest import MEMBER_IPS, MOTO_REGION, free_port
 from module_runner import run_module
 
 from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib
 from ansible_collections.pgha.cloud.plugins.module_utils import patroni
 from ansible_collections.pgha.cloud.plugins.modules import nlb_target_group, nlb_targets, route53_role_records
 
-IPS = {"pg-1": "10.0.1.11", "pg-2": "10.0.2.11", "pg-3": "10.0.3.11"}
+IPS = MEMBER_IPS
 
 
 def members(leader="pg-1", **states):
@@ -260,22 +258,17 @@ def test_a_target_on_another_port_is_replaced(conn, vpc, boto):
     assert (res["added"], res["removed"]) == (["10.0.1.11:5432"], ["10.0.1.11:6432"])
 
 
-def test_targets_from_live_patroni_by_group_name(conn, vpc, boto, monkeypatch):
+def test_targets_from_live_patroni_by_group_name(conn, vpc, boto, monkeypatch, fake_with_ips):
     monkeypatch.setattr(patroni.PatroniClient, "backoff", 0)
     arn = make_group(conn, vpc, "pg-test-primary", "primary")
-    fake = FakePatroni()
-    try:
-        for m in fake.members:
-            m["host"] = IPS[m["name"]]
-        args = dict(conn, target_group_name="pg-test-primary", service="primary", api_urls=fake.urls)
-        assert run_module(nlb_targets, args)["added"] == ["10.0.1.11:5432"]
-        fake._promote("pg-3")  # a failover, as Patroni's loop would show it
-        res = run_module(nlb_targets, args)
-        assert (res["added"], res["removed"]) == (["10.0.3.11:5432"], ["10.0.1.11:5432"])
-        assert registered(boto, arn) == ["10.0.3.11:5432"]
-        assert fake.writes() == []
-    finally:
-        fake.close()
+    fake = fake_with_ips
+    args = dict(conn, target_group_name="pg-test-primary", service="primary", api_urls=fake.urls)
+    assert run_module(nlb_targets, args)["added"] == ["10.0.1.11:5432"]
+    fake._promote("pg-3")  # a failover, as Patroni's loop would show it
+    res = run_module(nlb_targets, args)
+    assert (res["added"], res["removed"]) == (["10.0.3.11:5432"], ["10.0.1.11:5432"])
+    assert registered(boto, arn) == ["10.0.3.11:5432"]
+    assert fake.writes() == []
 
 
 def test_targets_errors(conn, vpc):

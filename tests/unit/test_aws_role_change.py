@@ -12,22 +12,17 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import COLLECTIONS, MOTO_REGION, free_port
-from fake_patroni import FakePatroni
+from conftest import COLLECTIONS, MEMBER_IPS, MOTO_REGION, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "entrypoint_aws" / "files" / "pgha_role_change.py"
-IPS = {"pg-1": "10.0.1.11", "pg-2": "10.0.2.11", "pg-3": "10.0.3.11"}
+IPS = MEMBER_IPS
 PRIMARY, REPLICA = "pg-test-primary.db.internal.", "pg-test-replica.db.internal."
 
 
 @pytest.fixture
-def fake():
-    cluster = FakePatroni()
-    for m in cluster.members:
-        m["host"] = IPS[m["name"]]
-    yield cluster
-    cluster.close()
+def fake(fake_with_ips):
+    return fake_with_ips
 
 
 @pytest.fixture
