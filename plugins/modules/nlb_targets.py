@@ -46,7 +46,8 @@ options:
     type: int
     default: 5432
 notes:
-  - "Check mode: full support; computes the targets to add and remove and calls no write API."
+  - "Check mode: full support; computes the targets to add and remove and calls no write API. A group
+    named by O(target_group_name) that does not exist yet (created by the same dry run) counts as empty."
   - "Diff mode: full support; before and after list the targets as C(ip:port)."
   - "Idempotency: full; a second run against an unchanged cluster reports no change."
 """
@@ -94,7 +95,7 @@ members:
   elements: dict
   sample: [{name: pg-test-2, ip: 10.0.2.11}]
 target_group_arn:
-  description: ARN of the target group.
+  description: ARN of the target group (null in check mode when the group does not exist yet).
   returned: always
   type: str
 """
@@ -110,11 +111,15 @@ from ansible_collections.pgha.cloud.plugins.module_utils.aws import (  # noqa: E
 from ansible_collections.pgha.cloud.plugins.module_utils.entrypoints import desired_members  # noqa: E402
 
 
-def target_group_arn(aws, params):
+def target_group_arn(module, aws):
+    """ARN of the group; None in check mode when the group by that name is still to be created."""
+    params = module.params
     if params["target_group_arn"]:
         return params["target_group_arn"]
     group = target_group_by_name(aws, params["target_group_name"])
     if group is None:
+        if module.check_mode:
+            return None
         raise AwsError(
             f"target group {params['target_group_name']} does not exist; create it with "
             "pgha.cloud.nlb_target_group first"
@@ -125,8 +130,13 @@ def target_group_arn(aws, params):
 def run(module, aws):
     p = module.params
     chosen = desired_members(cluster_from_module(module), p["service"], p["replica_max_lag"], p["addresses"])
-    arn = target_group_arn(aws, p)
-    sync = sync_targets(aws, arn, [ip for _, ip in chosen], p["port"], p["service"], module.check_mode)
+    arn = target_group_arn(module, aws)
+    ips = [ip for _, ip in chosen]
+    if arn is None:  # check mode before the group exists: every target would be new
+        desired = [f"{ip}:{p['port']}" for ip in ips]
+        sync = dict(changed=bool(desired), before=[], after=desired, added=desired, removed=[])
+    else:
+        sync = sync_targets(aws, arn, ips, p["port"], p["service"], module.check_mode)
     return dict(
         changed=sync["changed"],
         targets=sync["after"],

@@ -271,6 +271,14 @@ def test_targets_from_live_patroni_by_group_name(conn, vpc, boto, monkeypatch, f
     assert fake.writes() == []
 
 
+def test_check_mode_before_the_group_exists(conn, vpc, boto):
+    args = dict(conn, target_group_name="pg-test-primary", service="primary", members=members("pg-2"))
+    res = run_module(nlb_targets, args, check=True)
+    assert res["changed"] is True and res["targets"] == ["10.0.2.11:5432"], res
+    assert res["target_group_arn"] is None
+    assert boto("elbv2").describe_target_groups()["TargetGroups"] == []
+
+
 def test_targets_errors(conn, vpc):
     res = run_module(nlb_targets, dict(conn, target_group_name="nope", service="primary", members=members()))
     assert res["failed"] is True and "target group nope does not exist" in res["msg"]

@@ -39,6 +39,7 @@ PROMOTED_ROLES = ("primary", "master", "leader")
 AWS_DEFAULTS = dict(max_attempts=2, connect_timeout=1.0, read_timeout=2.0)
 # Seconds past the deadline before the process ends itself, whatever it is doing.
 GRACE = 1.0
+STARTED = time.monotonic()
 
 log = logging.getLogger("pgha-role-change")
 
@@ -99,8 +100,10 @@ def aws_client(cfg):
 
 
 def report(what, result):
+    """Log one entry point's change, with the seconds since the process started (how fast it followed)."""
+    took = time.monotonic() - STARTED
     if result["changed"]:
-        log.info("%s: %s -> %s", what, result["before"], result["after"])
+        log.info("%s: %s -> %s (at %.2fs)", what, result["before"], result["after"], took)
     else:
         log.info("%s: already right (%s)", what, result["after"])
     return result
@@ -252,7 +255,6 @@ def parse(argv):
 
 
 def main(argv=None):
-    started = time.monotonic()
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="pgha-role-change: %(levelname)s %(message)s"
     )
@@ -281,7 +283,7 @@ def main(argv=None):
             log.exception("unexpected error")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    log.info("finished in %.2fs", time.monotonic() - started)
+    log.info("finished in %.2fs", time.monotonic() - STARTED)
     return 0
 
 
