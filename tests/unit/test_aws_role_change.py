@@ -302,6 +302,9 @@ def test_node_layout_without_ansible(tmp_path, aws):
     for name in ("aws.py", "entrypoints.py"):
         shutil.copy(ROOT / "plugins" / "module_utils" / name, lib / name)
     shutil.copy(SCRIPT, node / SCRIPT.name)
+    # The nodes have no Ansible: shadow the one in this venv so that importing it fails there too.
+    (node / "lib" / "ansible").mkdir()
+    (node / "lib" / "ansible" / "__init__.py").write_text("raise ImportError('no Ansible on this node')\n")
     rc, log, _ = run_script(
         config(tmp_path, aws, "pg-2"),
         "on_role_change",
