@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which members a cloud entry point should send traffic to, and what to change to get there.
+
+Pure logic (standard library only): the NLB and Route53 modules use it on the
+controller, and the role-change script uses it on the nodes, where Ansible is
+not installed. Input is the JSON of Patroni's GET /cluster.
+
+The rules mirror Patroni's own health endpoints, so that registration and the
+NLB health checks agree:
+- primary: the member with the leader key, only while it is running (GET /primary).
+  A standby_leader (standby cluster) is read-only and never a primary target.
+- replica: members replicating (streaming or running) with a known lag within
+  the bound, without the noloadbalance tag (GET /replica?lag=<bytes>).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import ipaddress
+import json
+from urllib.request import Request, urlopen
+
+SERVICES = ("primary", "replica")
+PRIMARY_ROLES = ("leader", "primary", "master")
+REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
+REPLICA_STATES = ("streaming", "running")
+DEFAULT_REPLICA_MAX_LAG = 1048576
+DEFAULT_TTL = 5
+
+
+class EntrypointError(Exception):
+    """Input the entry points cannot follow; the message names the member or field and the fix."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def _members(cluster):
+    return list((cluster or {}).get("members") or [])
+
+
+# Not patroni.lag_of: this file runs on the nodes, where patroni.py's Ansible imports are missing.
+def _lag(member):
+    """Lag in bytes, or None when unknown (Patroni reports 'unknown' while a replica is not streaming)."""
+    lag = member.get("lag")
+    if isinstance(lag, bool):
+        return None
+    try:
+        return int(lag)
+    except (TypeError, ValueError):
+        return None
+
+
+def _truthy(value):
+    return value is True or str(value).lower() in ("true", "yes", "on", "1")
+
+
+def member_address(member, addresses=None):
+    """The IP address of `member`: from `addresses` (name -> IP) if given there, else its Patroni host."""
+    name = member.get("name")
+    value = (addresses or {}).get(name) or member.get("host")
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise EntrypointError(
+            f"member {name} has address {value!r}, which is not an IP address; NLB IP targets and A "
+            f"records need one: map it in addresses ({name}: <ip>) or make Patroni's "
+            "postgresql.connect_address an IP"
+        ) from None
+
+
+def leader_members(cluster):
+    """Running members that hold the leader key as a read-write primary."""
+    return [m for m in _members(cluster) if m.get("role") in PRIMARY_ROLES and m.get("state") == "running"]
+
+
+def is_replica_target(member, max_lag=DEFAULT_REPLICA_MAX_LAG):
+    if member.get("role") not in REPLICA_ROLES or member.get("state") not in REPLICA_STATES:
+        return False
+    if _truthy((member.get("tags") or {}).get("noloadbalance")):
+        return False
+    lag = _lag(member)
+    return lag is not None and (max_lag is None or lag <= max_lag)
+
+
+def desired_members(cluster, service, max_lag=DEFAULT_REPLICA_MAX_LAG, addresses=None):
+    """[(name, ip)] the `service` entry point should reach, sorted by name.
+
+    primary: exactly the running leader, or nobody; never two (two members
+    claiming the leader role is refused: picking one could send writes to a
+    node that is no longer primary).
+    """
+    if service not in SERVICES:
+        raise EntrypointError(f"service {service!r} is not one of {', '.join(SERVICES)}")
+    if service == "primary":
+        chosen = leader_members(cluster)
+        if len(chosen) > 1:
+            names = ", ".join(sorted(str(m.get("name")) for m in chosen))
+            raise EntrypointError(
+                f"more than one member reports the leader role ({names}); refusing to "
+                "pick a primary target: check the cluster with patronictl list"
+            )
+    else:
+        chosen = [m for m in _members(cluster) if is_replica_target(m, max_lag)]
+    return sorted((str(m.get("name")), member_address(m, addresses)) for m in chosen)
+
+
+def replica_record_members(cluster, max_lag=DEFAULT_REPLICA_MAX_LAG, addresses=None, fallback_primary=True):
+    """Members the replica DNS name should hold: the replica targets, or the leader when there is none
+    and `fallback_primary` (reads stay served, and the name never turns into a cached NXDOMAIN)."""
+    pairs = desired_members(cluster, "replica", max_lag, addresses)
+    if not pairs and fallback_primary:
+        pairs = desired_members(cluster, "primary", max_lag, addresses)
+    return pairs
+
+
+def target_changes(desired, current):
+    """(to_add, to_remove), both sorted, turning the set `current` into `desired`."""
+    desired, current = set(desired), set(current)
+    return sorted(desired - current), sorted(current - desired)
+
+
+# -- Route53 record sets (pure) ------------------------------------------------
+def fqdn(name):
+    """Route53 form of a DNS name: lower case, one trailing dot."""
+    return str(name).strip().rstrip(".").lower() + "."
+
+
+def role_record_names(cluster_name, zone_name):
+    """The default names: <cluster>-primary.<zone> and <cluster>-replica.<zone>."""
+    zone = fqdn(zone_name)
+    return {"primary": f"{cluster_name}-primary.{zone}", "replica": f"{cluster_name}-replica.{zone}"}
+
+
+def primary_record(name, ip, ttl=DEFAULT_TTL, health_check_id=None):
+    rrset = {"Name": fqdn(name), "Type": "A", "TTL": int(ttl), "ResourceRecords": [{"Value": ip}]}
+    if health_check_id:
+        rrset["HealthCheckId"] = health_check_id
+    return rrset
+
+
+def replica_record(name, identifier, ip, ttl=DEFAULT_TTL, health_check_id=None):
+    rrset = primary_record(name, ip, ttl, health_check_id)
+    rrset.update(SetIdentifier=identifier, MultiValueAnswer=True)
+    return rrset
+
+
+def _comparable(rrset):
+    """The fields of a record set this collection manages, in a form that compares equal when they match."""
+    return (
+        fqdn(rrset.get("Name", "")),
+        rrset.get("Type"),
+        rrset.get("SetIdentifier"),
+        bool(rrset.get("MultiValueAnswer")),
+        rrset.get("TTL"),
+        tuple(sorted(r.get("Value") for r in rrset.get("ResourceRecords") or [])),
+        rrset.get("HealthCheckId"),
+    )
+
+
+def record_changes(current, desired, keep_when_empty=False):
+    """Route53 Changes turning the A record sets of one name (`current`) into `desired`.
+
+    Sets are matched by SetIdentifier (None for a simple record). Deletions come
+    first: one name cannot hold a simple record and multivalue records at once.
+    With `keep_when_empty` and nothing desired, nothing changes: a deleted name
+    would be cached as NXDOMAIN by resolvers for the zone's negative TTL.
+    """
+    if not desired and keep_when_empty:
+        return []
+    want = {r.get("SetIdentifier"): r for r in desired}
+    have = {r.get("SetIdentifier"): r for r in current}
+    deletes = [
+        {"Action": "DELETE", "ResourceRecordSet": have[k]} for k in sorted(have, key=str) if k not in want
+    ]
+    upserts = [
+        {"Action": "UPSERT", "ResourceRecordSet": want[k]}
+        for k in sorted(want, key=str)
+        if k not in have or _comparable(have[k]) != _comparable(want[k])
+    ]
+    return deletes + upserts
+
+
+def record_values(rrsets):
+    """{set identifier or '' : [values]} for diff output."""
+    return {
+        str(r.get("SetIdentifier") or ""): sorted(v.get("Value") for v in r.get("ResourceRecords") or [])
+        for r in rrsets
+    }
+
+
+def apply_record_changes(current, changes):
+    """The record sets of a name after `changes` (for check mode and diff)."""
+    out = {r.get("SetIdentifier"): r for r in current}
+    for change in changes:
+        rrset = change["ResourceRecordSet"]
+        if change["Action"] == "DELETE":
+            out.pop(rrset.get("SetIdentifier"), None)
+        else:
+            out[rrset.get("SetIdentifier")] = rrset
+    return [out[k] for k in sorted(out, key=str)]
+
+
+# -- Patroni, from the nodes (no Ansible there) --------------------------------
+def fetch_cluster(urls, timeout=2.0, username=None, password=None):
+    """GET /cluster from the first of `urls` that answers; raises EntrypointError naming every URL tried."""
+    errors = []
+    for url in urls:
+        request = Request(url.rstrip("/") + "/cluster", headers={"Accept": "application/json"})
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            request.add_header("Authorization", "Basic " + token)
+        try:
+            with urlopen(request, timeout=timeout) as resp:  # noqa: S310 (http(s) URLs from our config)
+                return json.loads(resp.read().decode("utf-8"))
+        except Exception as e:  # URLError, timeouts, bad JSON: try the next member
+            errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
+    raise EntrypointError(
+        "no Patroni REST API answered GET /cluster ({}); check patroni_urls and that Patroni runs".format(
+            "; ".join(errors) or "no URL given"
+        )
+    )

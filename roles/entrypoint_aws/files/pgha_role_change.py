@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Move the AWS entry points (NLB targets, Route53 records) when this node's role changes.
+
+Patroni runs it as `pgha_role_change.py [--config FILE] <action> <role> <cluster>`
+(on_role_change, on_stop); a systemd timer runs it as `--reconcile`, which
+reads GET /cluster and repairs any drift, on the running leader only (one
+writer at a time; a replica's timer does nothing).
+
+It never blocks or crashes Patroni: everything runs under a hard deadline
+(SIGALRM), botocore timeouts are short, every error is logged, and the exit
+status is always 0. The callback and the timer on one node take a lock, so
+they never write at the same time.
+
+The collection's module_utils (aws.py, entrypoints.py) sit in lib/ beside this
+file on the nodes; in the source tree they are found on PYTHONPATH.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+
+# Imported by load_libraries(), under the deadline: importing boto3 alone can take seconds on a busy node.
+awslib = entrypoints = None
+
+DEFAULT_CONFIG = "/etc/pgha/entrypoint-aws.json"
+# Roles Patroni passes to on_role_change when this node becomes the read-write primary.
+PROMOTED_ROLES = ("primary", "master", "leader")
+# Short API timeouts: the whole run must fit in the deadline, retries included.
+AWS_DEFAULTS = dict(max_attempts=2, connect_timeout=1.0, read_timeout=2.0)
+# Seconds past the deadline before the process ends itself, whatever it is doing.
+GRACE = 1.0
+STARTED = time.monotonic()
+
+log = logging.getLogger("pgha-role-change")
+
+
+class Deadline(BaseException):
+    """Raised by SIGALRM; a BaseException so that no library's `except Exception` swallows it."""
+
+
+class ConfigError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def _alarm(signum, frame):
+    # Second chance first: if the Deadline is swallowed anyway, the next alarm ends the process.
+    signal.signal(signal.SIGALRM, _exit_now)
+    signal.setitimer(signal.ITIMER_REAL, GRACE)
+    raise Deadline()
+
+
+def _exit_now(signum, frame):
+    log.error("still running %ss after the deadline: exiting", GRACE)
+    logging.shutdown()
+    os._exit(0)
+
+
+def load_libraries():
+    global awslib, entrypoints
+    from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib
+    from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints
+
+
+def _expected(error):
+    """Errors whose message already says what is wrong: logged without a traceback."""
+    known = (ConfigError,) if awslib is None else (ConfigError, awslib.AwsError, entrypoints.EntrypointError)
+    return isinstance(error, known)
+
+
+def load_config(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read the config {path}: {e}") from None
+    missing = [k for k in ("cluster", "node_name", "node_ip") if not cfg.get(k)]
+    if missing:
+        raise ConfigError(f"{path} lacks {', '.join(missing)}")
+    if not cfg.get("nlb") and not cfg.get("route53"):
+        raise ConfigError(f"{path} has neither an nlb nor a route53 section: nothing to keep in step")
+    return cfg
+
+
+def aws_client(cfg):
+    settings = dict(AWS_DEFAULTS)
+    settings.update({k: v for k, v in (cfg.get("aws") or {}).items() if v is not None})
+    return awslib.Aws(settings)
+
+
+def report(what, result):
+    """Log one entry point's change, with the seconds since the process started (how fast it followed)."""
+    took = time.monotonic() - STARTED
+    if result["changed"]:
+        log.info("%s: %s -> %s (at %.2fs)", what, result["before"], result["after"], took)
+    else:
+        log.info("%s: already right (%s)", what, result["after"])
+    return result
+
+
+def record_names(r53):
+    return r53["primary_name"], r53["replica_name"]
+
+
+def health_check(aws, cfg, ip, path, check):
+    port = (cfg.get("route53") or {}).get("health_check_port")
+    return awslib.health_check_id(aws, ip, port, path, check) if port else None
+
+
+def promoted(aws, cfg, check):
+    """This node is the new primary: it alone in the primary group and name, out of the replica ones."""
+    ip, name, port = cfg["node_ip"], cfg["node_name"], int(cfg.get("data_port", 5432))
+    nlb, r53 = cfg.get("nlb") or {}, cfg.get("route53") or {}
+    if nlb.get("primary_target_group_arn"):
+        report(
+            "nlb primary",
+            awslib.sync_targets(aws, nlb["primary_target_group_arn"], [ip], port, "primary", check),
+        )
+    if r53:
+        ttl = int(r53.get("ttl", entrypoints.DEFAULT_TTL))
+        primary_name, replica_name = record_names(r53)
+        want = [
+            entrypoints.primary_record(primary_name, ip, ttl, health_check(aws, cfg, ip, "/primary", check))
+        ]
+        report(
+            f"route53 {primary_name}",
+            awslib.sync_records(aws, r53["zone_id"], primary_name, want, True, check),
+        )
+    if nlb.get("replica_target_group_arn"):
+        report("nlb replica", awslib.remove_target(aws, nlb["replica_target_group_arn"], ip, port, check))
+    if r53:
+        current = awslib.record_sets(aws, r53["zone_id"], replica_name)
+        want = [
+            r
+            for r in current
+            if r.get("SetIdentifier") != name
+            and [v.get("Value") for v in r.get("ResourceRecords") or []] != [ip]
+        ]
+        if not want and r53.get("replica_fallback_primary", True):
+            want = [
+                entrypoints.replica_record(
+                    replica_name, name, ip, ttl, health_check(aws, cfg, ip, "/primary", check)
+                )
+            ]
+        report(
+            f"route53 {replica_name}",
+            awslib.sync_records(aws, r53["zone_id"], replica_name, want, True, check),
+        )
+
+
+def not_primary(aws, cfg, check):
+    """Demoted or stopping: leave the primary group at once. The primary name is left for the new
+    leader to take over (deleting it would be cached as NXDOMAIN)."""
+    nlb = cfg.get("nlb") or {}
+    if nlb.get("primary_target_group_arn"):
+        report(
+            "nlb primary",
+            awslib.remove_target(
+                aws, nlb["primary_target_group_arn"], cfg["node_ip"], int(cfg.get("data_port", 5432)), check
+            ),
+        )
+
+
+def role_change(cfg, action, role, cluster, check=False):
+    if cluster and cluster != cfg["cluster"]:
+        log.error("called for cluster %s but configured for %s; nothing done", cluster, cfg["cluster"])
+        return
+    if action == "on_role_change" and role in PROMOTED_ROLES:
+        log.info("%s became %s: taking the primary entry points", cfg["node_name"], role)
+        promoted(aws_client(cfg), cfg, check)
+    elif action in ("on_role_change", "on_stop"):
+        log.info("%s: %s %s: leaving the primary entry points", cfg["node_name"], action, role)
+        not_primary(aws_client(cfg), cfg, check)
+    else:
+        log.info("%s %s: nothing to do", action, role)
+
+
+def reconcile(cfg, check=False):
+    """Make every entry point match GET /cluster; only the running leader writes."""
+    cluster = entrypoints.fetch_cluster(
+        cfg.get("patroni_urls") or [],
+        timeout=float(cfg.get("patroni_timeout", 2)),
+        username=cfg.get("patroni_username"),
+        password=cfg.get("patroni_password"),
+    )
+    max_lag = int(cfg.get("replica_max_lag", entrypoints.DEFAULT_REPLICA_MAX_LAG))
+    addresses = cfg.get("addresses") or {}
+    leader = entrypoints.desired_members(cluster, "primary", max_lag, addresses)
+    if [ip for _, ip in leader] != [cfg["node_ip"]]:
+        log.info(
+            "reconcile: %s is not the running leader (leader: %s); the leader reconciles",
+            cfg["node_name"],
+            ", ".join(n for n, _ in leader) or "none running",
+        )
+        return
+    aws, port = aws_client(cfg), int(cfg.get("data_port", 5432))
+    nlb, r53 = cfg.get("nlb") or {}, cfg.get("route53") or {}
+    for service in entrypoints.SERVICES:
+        arn = nlb.get(f"{service}_target_group_arn")
+        if arn:
+            ips = [ip for _, ip in entrypoints.desired_members(cluster, service, max_lag, addresses)]
+            report(f"nlb {service}", awslib.sync_targets(aws, arn, ips, port, service, check))
+    if r53:
+        primary_name, replica_name = record_names(r53)
+        sync = awslib.sync_role_records(
+            aws,
+            r53["zone_id"],
+            {"primary": primary_name, "replica": replica_name},
+            cluster,
+            int(r53.get("ttl", entrypoints.DEFAULT_TTL)),
+            max_lag,
+            addresses,
+            r53.get("replica_fallback_primary", True),
+            r53.get("health_check_port"),
+            check,
+        )
+        report(f"route53 {primary_name}", sync["primary"])
+        report(f"route53 {replica_name}", sync["replica"])
+
+
+@contextlib.contextmanager
+def locked(path):
+    """One writer per node: the callback and the timer wait for each other (within the deadline)."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=os.environ.get("PGHA_ENTRYPOINT_CONFIG", DEFAULT_CONFIG))
+    parser.add_argument("--reconcile", action="store_true", help="repair drift from GET /cluster")
+    parser.add_argument("--check", action="store_true", help="log what would change, change nothing")
+    parser.add_argument("action", nargs="?", help="Patroni callback action (on_role_change, on_stop, ...)")
+    parser.add_argument("role", nargs="?", help="role Patroni passes (primary, replica, ...)")
+    parser.add_argument("cluster", nargs="?", help="cluster (scope) Patroni passes")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="pgha-role-change: %(levelname)s %(message)s"
+    )
+    try:
+        args = parse(argv)
+    except SystemExit:
+        return 0
+    deadline = 5.0
+    try:
+        cfg = load_config(args.config)
+        deadline = float(cfg.get("deadline", deadline))
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, deadline)
+        load_libraries()
+        with locked(cfg.get("lock_file")):
+            if args.reconcile:
+                reconcile(cfg, args.check)
+            else:
+                role_change(cfg, args.action, args.role, args.cluster, args.check)
+    except Deadline:
+        log.error("stopped at the %ss deadline; the reconciler finishes the job", deadline)
+    except Exception as e:  # never crash Patroni's callback: log and go on
+        if _expected(e):
+            log.error("%s", e.message)
+        else:
+            log.exception("unexpected error")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    log.info("finished in %.2fs", time.monotonic() - STARTED)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""tests/playbooks/aws_entrypoints.yml with real ansible-playbook runs against moto and a fake Patroni:
+community.aws.elb_network_lb and the collection's modules together, first and second run."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import MEMBER_IPS, MOTO_REGION
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "tests" / "playbooks" / "aws_entrypoints.yml"
+BIN = Path(sys.executable).parent
+IPS = MEMBER_IPS
+
+
+@pytest.fixture
+def fake(fake_with_ips):
+    return fake_with_ips
+
+
+def client(moto, service):
+    return boto3.client(service, region_name=MOTO_REGION, endpoint_url=moto)
+
+
+@pytest.fixture
+def extra_vars(moto, fake):
+    ec2 = client(moto, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{MOTO_REGION}{az}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, az in ((1, "a"), (2, "b"), (3, "c"))
+    ]
+    zone = (
+        client(moto, "route53")
+        .create_hosted_zone(
+            Name="db.internal.",
+            CallerReference="z",
+            HostedZoneConfig={"PrivateZone": True},
+            VPC={"VPCRegion": MOTO_REGION, "VPCId": vpc},
+        )["HostedZone"]["Id"]
+        .split("/")[-1]
+    )
+    return dict(aws_endpoint_url=moto, vpc_id=vpc, subnets=subnets, zone_id=zone, patroni_urls=fake.urls)
+
+
+def play(extra_vars):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    proc = subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            "-e",
+            json.dumps(extra_vars),
+            str(PLAYBOOK),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    recap = re.search(
+        r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout
+    )
+    assert proc.returncode == 0 and recap, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return int(recap.group(2))
+
+
+def state(moto):
+    elb = client(moto, "elbv2")
+    lb = elb.describe_load_balancers(Names=["pg-test"])["LoadBalancers"][0]
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elb.describe_target_groups()["TargetGroups"]}
+    listeners = {
+        lst["Port"]: lst["DefaultActions"][0]["TargetGroupArn"]
+        for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
+    targets = {
+        name: sorted(
+            t["Target"]["Id"]
+            for t in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        )
+        for name, arn in groups.items()
+    }
+    zone = client(moto, "route53").list_hosted_zones()["HostedZones"][0]["Id"]
+    records = {}
+    for r in client(moto, "route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]:
+        if r["Type"] == "A":
+            records.setdefault(r["Name"], []).extend(v["Value"] for v in r["ResourceRecords"])
+    return dict(
+        scheme=lb["Scheme"],
+        listeners={p: groups_name(groups, a) for p, a in listeners.items()},
+        targets=targets,
+        records={k: sorted(v) for k, v in records.items()},
+    )
+
+
+def groups_name(groups, arn):
+    return next(name for name, a in groups.items() if a == arn)
+
+
+def test_entry_points_deploy_and_a_second_run_changes_nothing(moto, fake, extra_vars):
+    assert play(extra_vars) > 0
+    s = state(moto)
+    assert s["scheme"] == "internal"
+    assert s["listeners"] == {5433: "pg-test-primary", 5434: "pg-test-replica"}
+    assert s["targets"] == {"pg-test-primary": [IPS["pg-1"]], "pg-test-replica": [IPS["pg-2"], IPS["pg-3"]]}
+    assert s["records"] == {
+        "pg-test-primary.db.internal.": [IPS["pg-1"]],
+        "pg-test-replica.db.internal.": [IPS["pg-2"], IPS["pg-3"]],
+    }
+
+    # A second run changes nothing; following a failover is covered module by module
+    # (test_aws_modules.py) and by the role-change script (test_aws_role_change.py).
+    assert play(extra_vars) == 0
+    assert fake.writes() == []  # Patroni is only read

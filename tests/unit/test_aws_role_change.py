@@ -1,0 +1,317 @@
+"""The role-change callback script end to end: a real process, moto as AWS, a fake Patroni over HTTP."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import COLLECTIONS, MEMBER_IPS, MOTO_REGION, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "roles" / "entrypoint_aws" / "files" / "pgha_role_change.py"
+IPS = MEMBER_IPS
+PRIMARY, REPLICA = "pg-test-primary.db.internal.", "pg-test-replica.db.internal."
+
+
+@pytest.fixture
+def fake(fake_with_ips):
+    return fake_with_ips
+
+
+@pytest.fixture
+def aws(moto):
+    """Target groups and a private zone as the deploy would leave them, with pg-1 as primary."""
+
+    def client(service):
+        return boto3.client(service, region_name=MOTO_REGION, endpoint_url=moto)
+
+    elb, r53 = client("elbv2"), client("route53")
+    vpc = client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    arns = {}
+    for service in ("primary", "replica"):
+        group = elb.create_target_group(
+            Name=f"pg-test-{service}", Protocol="TCP", Port=5432, VpcId=vpc, TargetType="ip"
+        )
+        arns[service] = group["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=arns["primary"], Targets=[{"Id": IPS["pg-1"], "Port": 5432}])
+    elb.register_targets(
+        TargetGroupArn=arns["replica"], Targets=[{"Id": IPS[n], "Port": 5432} for n in ("pg-2", "pg-3")]
+    )
+    zone = r53.create_hosted_zone(
+        Name="db.internal.",
+        CallerReference="z",
+        HostedZoneConfig={"PrivateZone": True},
+        VPC={"VPCRegion": MOTO_REGION, "VPCId": vpc},
+    )["HostedZone"]["Id"].split("/")[-1]
+    changes = [
+        {
+            "Action": "UPSERT",
+            "ResourceRecordSet": {
+                "Name": PRIMARY,
+                "Type": "A",
+                "TTL": 5,
+                "ResourceRecords": [{"Value": IPS["pg-1"]}],
+            },
+        }
+    ]
+    for name in ("pg-2", "pg-3"):
+        changes.append(
+            {
+                "Action": "UPSERT",
+                "ResourceRecordSet": {
+                    "Name": REPLICA,
+                    "Type": "A",
+                    "TTL": 5,
+                    "SetIdentifier": name,
+                    "MultiValueAnswer": True,
+                    "ResourceRecords": [{"Value": IPS[name]}],
+                },
+            }
+        )
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+    return dict(url=moto, elb=elb, r53=r53, arns=arns, zone=zone)
+
+
+def config(tmp_path, setup, node, fake=None, **kw):
+    cfg = {
+        "cluster": "pg-test",
+        "node_name": node,
+        "node_ip": IPS[node],
+        "data_port": 5432,
+        "patroni_urls": [fake.url(node)] if fake else [],
+        "deadline": 5,
+        "lock_file": str(tmp_path / "lock"),
+        "aws": {"region": MOTO_REGION, "endpoint_url": setup["url"]},
+        "nlb": {
+            "primary_target_group_arn": setup["arns"]["primary"],
+            "replica_target_group_arn": setup["arns"]["replica"],
+        },
+        "route53": {"zone_id": setup["zone"], "primary_name": PRIMARY, "replica_name": REPLICA, "ttl": 5},
+    }
+    cfg.update(kw)
+    path = tmp_path / f"{node}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def run_script(cfg_path, *args, script=SCRIPT, pythonpath=str(COLLECTIONS), timeout=30):
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    started = time.time()
+    proc = subprocess.run(
+        [sys.executable, str(script), "--config", str(cfg_path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stderr, time.time() - started
+
+
+def targets(aws, service):
+    health = aws["elb"].describe_target_health(TargetGroupArn=aws["arns"][service])[
+        "TargetHealthDescriptions"
+    ]
+    return sorted(t["Target"]["Id"] for t in health)
+
+
+def records(aws):
+    out = {}
+    for r in aws["r53"].list_resource_record_sets(HostedZoneId=aws["zone"])["ResourceRecordSets"]:
+        if r["Type"] == "A":
+            out.setdefault(r["Name"], {})[r.get("SetIdentifier", "")] = [
+                v["Value"] for v in r["ResourceRecords"]
+            ]
+    return out
+
+
+def test_promotion_moves_every_entry_point_to_the_new_primary(tmp_path, aws):
+    rc, log, took = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    assert rc == 0, log
+    assert targets(aws, "primary") == [IPS["pg-2"]]
+    assert targets(aws, "replica") == [IPS["pg-3"]]
+    assert records(aws) == {PRIMARY: {"": [IPS["pg-2"]]}, REPLICA: {"pg-3": [IPS["pg-3"]]}}
+    assert "nlb primary: ['10.0.1.11:5432'] -> ['10.0.2.11:5432'] (at " in log
+    assert f"route53 {PRIMARY}" in log
+    assert took < 5, took
+    steps = [line.split(": ", 1)[1] for line in log.splitlines() if "(at " in line or "finished in" in line]
+    print("promotion callback against moto:", "; ".join(steps), f"; {took:.2f}s with interpreter start")
+    # Called again (Patroni may repeat a callback): nothing left to change.
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    assert rc == 0 and log.count("already right") == 4, log
+
+
+def test_promotion_of_the_last_replica_keeps_the_replica_name(tmp_path, aws):
+    aws["elb"].deregister_targets(
+        TargetGroupArn=aws["arns"]["replica"], Targets=[{"Id": IPS["pg-3"], "Port": 5432}]
+    )
+    aws["r53"].change_resource_record_sets(
+        HostedZoneId=aws["zone"],
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "DELETE",
+                    "ResourceRecordSet": {
+                        "Name": REPLICA,
+                        "Type": "A",
+                        "TTL": 5,
+                        "SetIdentifier": "pg-3",
+                        "MultiValueAnswer": True,
+                        "ResourceRecords": [{"Value": IPS["pg-3"]}],
+                    },
+                }
+            ]
+        },
+    )
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    assert rc == 0, log
+    assert records(aws)[REPLICA] == {"pg-2": [IPS["pg-2"]]}  # the leader serves reads until a replica streams
+    assert targets(aws, "replica") == []
+
+
+def test_demotion_leaves_the_primary_group_only(tmp_path, aws):
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-1"), "on_role_change", "replica", "pg-test")
+    assert rc == 0, log
+    assert targets(aws, "primary") == []
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}  # left for the new leader to take over
+    assert targets(aws, "replica") == [IPS["pg-2"], IPS["pg-3"]]
+
+
+def test_on_stop_of_the_primary_leaves_the_primary_group(tmp_path, aws):
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-1"), "on_stop", "primary", "pg-test")
+    assert rc == 0, log
+    assert targets(aws, "primary") == []
+
+
+def test_check_mode_changes_nothing(tmp_path, aws):
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "--check", "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "nlb primary: ['10.0.1.11:5432'] -> ['10.0.2.11:5432'] (at " in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}
+
+
+def test_other_cluster_and_other_actions_do_nothing(tmp_path, aws):
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-other")
+    assert rc == 0 and "configured for pg-test; nothing done" in log
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_start", "replica", "pg-test")
+    assert rc == 0 and "nothing to do" in log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+
+
+def test_reconcile_on_the_leader_repairs_drift_after_a_failover(tmp_path, aws, fake):
+    fake._promote("pg-3")  # pg-3 leads now; nothing told AWS
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
+    assert rc == 0, log
+    assert targets(aws, "primary") == [IPS["pg-3"]]
+    assert targets(aws, "replica") == [IPS["pg-1"], IPS["pg-2"]]
+    assert records(aws) == {
+        PRIMARY: {"": [IPS["pg-3"]]},
+        REPLICA: {"pg-1": [IPS["pg-1"]], "pg-2": [IPS["pg-2"]]},
+    }
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
+    assert rc == 0 and log.count("already right") == 4, log
+    assert fake.writes() == []
+
+
+def test_reconcile_on_a_replica_writes_nothing(tmp_path, aws, fake):
+    fake._promote("pg-3")
+    rc, log, _ = run_script(config(tmp_path, aws, "pg-2", fake), "--reconcile")
+    assert rc == 0 and "pg-2 is not the running leader (leader: pg-3)" in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+
+
+def test_reconcile_without_patroni_changes_nothing_and_exits_0(tmp_path, aws):
+    cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"])
+    rc, log, _ = run_script(cfg, "--reconcile")
+    assert rc == 0 and "no Patroni REST API answered GET /cluster" in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+
+
+def test_unreachable_aws_is_logged_and_exits_0(tmp_path, aws):
+    cfg = config(
+        tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    )
+    rc, log, took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "did not answer" in log, log
+    assert took < 5
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A TCP port that accepts connections and never answers (a black-holed API endpoint)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_the_deadline_bounds_a_hanging_api(tmp_path, aws, silent_endpoint):
+    cfg = config(
+        tmp_path,
+        aws,
+        "pg-2",
+        deadline=1.5,
+        aws={"region": MOTO_REGION, "endpoint_url": silent_endpoint, "read_timeout": 30},
+    )
+    rc, log, took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "stopped at the 1.5s deadline" in log, log
+    assert took < 1.5 + 1 + 1, took  # deadline, grace, interpreter start and exit
+
+
+def test_bad_config_is_logged_and_exits_0(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    rc, log, _ = run_script(path, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "cannot read the config" in log
+    path.write_text(json.dumps({"cluster": "pg-test", "node_name": "pg-1"}))
+    rc, log, _ = run_script(path, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "lacks node_ip" in log
+
+
+def test_node_layout_without_ansible(tmp_path, aws):
+    """As installed on a node: the script, the two module_utils files in lib/, no collection on the path."""
+    node = tmp_path / "node"
+    lib = node / "lib" / "ansible_collections" / "pgha" / "cloud" / "plugins" / "module_utils"
+    lib.mkdir(parents=True)
+    for name in ("aws.py", "entrypoints.py"):
+        shutil.copy(ROOT / "plugins" / "module_utils" / name, lib / name)
+    shutil.copy(SCRIPT, node / SCRIPT.name)
+    # The nodes have no Ansible: shadow the one in this venv so that importing it fails there too.
+    (node / "lib" / "ansible").mkdir()
+    (node / "lib" / "ansible" / "__init__.py").write_text("raise ImportError('no Ansible on this node')\n")
+    rc, log, _ = run_script(
+        config(tmp_path, aws, "pg-2"),
+        "on_role_change",
+        "primary",
+        "pg-test",
+        script=node / SCRIPT.name,
+        pythonpath=None,
+    )
+    assert rc == 0 and "Traceback" not in log, log
+    assert targets(aws, "primary") == [IPS["pg-2"]]
