@@ -33,7 +33,7 @@ lint: venv
 	rm -rf $(STALE_COPY)
 	yamllint .
 	ansible-lint --profile production
-	ruff check plugins tests scripts tools
+	ruff check plugins tests scripts tools roles
 
 unit: venv
 	pytest -q tests/unit
