@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""`make bench`: failover drills on the sandbox for several timing configurations, side by side.
+
+For every configuration (a pg_rto preset, applied to the live sandbox with
+playbooks/pgsql.yml -e pg_rto=NAME) every scenario runs --repeat times through
+tools/pgha_drill.py; the table gives per scenario the median and max write
+outage, the ratio of the median to the baseline's, and the acknowledged
+commits lost. Also measured in the same run: a cold `make sandbox` deploy, the
+duration and changed count of a deploy re-run, and pgbench TPS through HAProxy
+against direct connections to the primary.
+
+Results go to --out (default bench-results/<UTC time>/): results.jsonl (one
+drill per line, appended as it finishes), one JSON/Markdown/SVG per drill and
+summary.md. The sandbox is left on the inventory's own preset.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+INVENTORY = ROOT / "inventories" / "sandbox"
+CLUSTER = "pg-test"
+SCENARIOS = ("crash", "partition", "switchover", "postmaster-kill", "patroni-stop",
+             "etcd-member-loss", "etcd-quorum-loss")
+# norm is the collection's default preset (presets.DEFAULT_RTO), fast the
+# sandbox's, patroni Patroni's stock timings: the baseline.
+CONFIGS = ("norm", "fast", "patroni")
+BASELINE = "patroni"
+
+
+def say(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def recap_changed(output):
+    """Sum of changed= over the PLAY RECAP lines of an ansible-playbook run."""
+    recap = output.split("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", recap))
+
+
+def pgbench_tps(output):
+    """TPS figure from pgbench's report (the line 'tps = N (without initial connection time)')."""
+    m = re.search(r"^tps = ([0-9.]+)", output, re.M)
+    return float(m.group(1)) if m else None
+
+
+def summarise(results, baseline=BASELINE):
+    """Rows per (scenario, config): runs, median/max outage, ratio to the baseline's median, lost.
+
+    A drill that never saw writes resume has no outage figure; it is counted
+    in `failed` and left out of the statistics.
+    """
+    groups = {}
+    for r in results:
+        groups.setdefault((r["scenario"], r["config"]), []).append(r)
+    medians = {}
+    rows = []
+    for (scenario, config), runs in groups.items():
+        outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
+        leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
+        row = {
+            "scenario": scenario, "config": config, "runs": len(runs),
+            "failed": len(runs) - len(outages),
+            "median_s": round(statistics.median(outages), 2) if outages else None,
+            "max_s": round(max(outages), 2) if outages else None,
+            "new_leader_median_s": round(statistics.median(leaders), 2) if leaders else None,
+            "lost": sum(r.get("lost") or 0 for r in runs),
+            "warned": sum(r.get("warned_commits") or 0 for r in runs),
+            "overlaps": sum(len(r.get("overlap_pairs") or []) for r in runs),
+            "inside_acks": sum(r.get("inside_acks_after_fault") or 0 for r in runs),
+        }
+        medians[(scenario, config)] = row["median_s"]
+        rows.append(row)
+    for row in rows:
+        base = medians.get((row["scenario"], baseline))
+        row["ratio"] = round(row["median_s"] / base, 2) if base and row["median_s"] is not None else None
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    rows.sort(key=lambda r: (order.get(r["scenario"], 99), r["config"]))
+    return rows
+
+
+def table(rows):
+    """The summary rows as a Markdown table."""
+    def f(v, unit=""):
+        return "—" if v is None else f"{v}{unit}"
+    out = ["| scenario | config | runs | median outage | max outage | ratio to baseline "
+           "| new leader (median) | lost | warned | overlaps |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
+        out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "
+                   f"| {f(r['max_s'], ' s')} | {f(r['ratio'], '×')} | {f(r['new_leader_median_s'], ' s')} "
+                   f"| {r['lost']} | {r['warned']} | {r['overlaps']} |")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- the sandbox
+
+def sandbox_vars():
+    with open(INVENTORY / "group_vars" / "all.yml") as fh:
+        common = yaml.safe_load(fh)
+    with open(INVENTORY / "hosts.yml") as fh:
+        hosts = yaml.safe_load(fh)["all"]["children"][CLUSTER]["hosts"]
+    return common, sorted(hosts)
+
+
+def run(argv, **kw):
+    started = time.time()
+    res = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, **kw)
+    return res, round(time.time() - started, 1)
+
+
+def playbook(name, *extra):
+    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    res, took = run([ansible_playbook, "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *extra])
+    if res.returncode != 0:
+        tail = "\n".join((res.stdout + res.stderr).splitlines()[-30:])
+        raise SystemExit(f"{name} {' '.join(extra)} failed after {took} s:\n{tail}")
+    return took, recap_changed(res.stdout)
+
+
+def cluster(hosts):
+    for h in hosts:
+        try:
+            with urllib.request.urlopen(f"http://{h}:8008/cluster", timeout=2) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            continue
+    return None
+
+
+def wait_healthy(hosts, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        view = cluster(hosts) or {}
+        members = view.get("members", [])
+        leader_up = any(m["role"] == "leader" and m["state"] == "running" for m in members)
+        if (len(members) == len(hosts) and leader_up
+                and all(m["state"] in ("running", "streaming") for m in members)
+                and any(m["role"] == "sync_standby" for m in members)):
+            return view
+        time.sleep(2)
+    raise SystemExit(f"the sandbox was not healthy within {timeout} s: {view}")
+
+
+def pgbench(host, port, password, seconds, select_only):
+    env = dict(os.environ, PGPASSWORD=password)
+    argv = ["pgbench", "-h", host, "-p", str(port), "-U", "dbadmin", "-c", "4", "-j", "2", "-T", str(seconds),
+            "-n"] + (["-S"] if select_only else []) + ["pgha_bench"]
+    res = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return pgbench_tps(res.stdout)
+
+
+def bench_tps(leader, password, seconds):
+    """pgbench through the leader's HAProxy (5433) and direct (5432), alternated, same run."""
+    env = dict(os.environ, PGPASSWORD=password)
+    base = ["-h", leader, "-U", "dbadmin"]
+    psql = ["psql", *base, "-p", "5432", "-d", "postgres", "-qc"]
+    subprocess.run(psql + ["DROP DATABASE IF EXISTS pgha_bench"], env=env, check=True, capture_output=True)
+    subprocess.run(psql + ["CREATE DATABASE pgha_bench"], env=env, check=True, capture_output=True)
+    subprocess.run(["pgbench", *base, "-p", "5432", "-i", "-s", "5", "-q", "pgha_bench"], env=env, check=True,
+                   capture_output=True)
+    out = {}
+    for mode, select_only in (("read-write (TPC-B-like)", False), ("select-only", True)):
+        direct, proxied = [], []
+        for _ in range(2):  # alternate, so that drifting load hits both paths alike
+            direct.append(pgbench(leader, 5432, password, seconds, select_only))
+            proxied.append(pgbench(leader, 5433, password, seconds, select_only))
+        d, p = statistics.mean(direct), statistics.mean(proxied)
+        out[mode] = {"direct_tps": round(d, 1), "haproxy_tps": round(p, 1), "ratio": round(p / d, 3),
+                     "runs": {"direct": direct, "haproxy": proxied}}
+    subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True)
+    return out
+
+
+def drill(scenario, config, rep, hosts, secrets, out):
+    view = wait_healthy(hosts)
+    leader = next(m for m in view["members"] if m["role"] == "leader")
+    # Clients outside the fault: the other nodes' HAProxy (the leader's own is
+    # the isolated side's entry point in a partition, and dies with it in a crash).
+    dsns = [f"--dsn=postgres://dbadmin@{m['host']}:5433/postgres" for m in view["members"]
+            if m["name"] != leader["name"]]
+    label = f"{scenario}-{config}-{rep}"
+    env = dict(os.environ, PGPASSWORD=secrets["pg_admin_password"],
+               PGHA_PATRONI_AUTH=f"patroni:{secrets['patroni_rest_password']}")
+    argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
+            "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"), *dsns]
+    if scenario.startswith("etcd"):
+        argv += ["--hold", "30"]
+    started = time.time()
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    try:
+        result = json.loads(res.stdout)
+    except ValueError:
+        result = {"error": (res.stderr or res.stdout)[-2000:]}
+    result.pop("timeline", None)
+    result.update({"scenario": scenario, "config": config, "rep": rep, "leader_before": leader["name"],
+                   "drill_s": round(time.time() - started, 1), "rc": res.returncode})
+    with open(out / "results.jsonl", "a") as fh:
+        fh.write(json.dumps(result, sort_keys=True) + "\n")
+    say(f"{label}: outage {result.get('write_outage_s')} s, "
+        f"new leader after {result.get('new_leader_after_s')} s, lost {result.get('lost')}, "
+        f"warned {result.get('warned_commits')}, rc {res.returncode}")
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="pg_rto presets to compare (default %(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="fault kinds (default %(default)s)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per scenario and configuration (default 3)")
+    p.add_argument("--skip-cold", action="store_true",
+                   help="keep the running sandbox: no cold deploy measured")
+    p.add_argument("--skip-pgbench", action="store_true")
+    p.add_argument("--pgbench-seconds", type=int, default=15)
+    p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
+    args = p.parse_args(argv)
+    configs, scenarios = args.configs.split(","), args.scenarios.split(",")
+    for s in scenarios:
+        if s not in SCENARIOS:
+            p.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or ROOT / "bench-results" / stamp)
+    out.mkdir(parents=True, exist_ok=True)
+    secrets, hosts = sandbox_vars()
+    meta = {"started": stamp, "cpus": os.cpu_count(), "kernel": os.uname().release,
+            "load_at_start": os.getloadavg()}
+
+    if not args.skip_cold:
+        say("cold deploy: sandbox-clean, then scripts/sandbox.sh")
+        run(["./scripts/sandbox-clean.sh"])
+        res, took = run(["./scripts/sandbox.sh"])
+        if res.returncode != 0:
+            raise SystemExit("scripts/sandbox.sh failed:\n" + "\n".join(res.stdout.splitlines()[-30:]))
+        meta["cold_sandbox_s"] = took
+        say(f"cold sandbox in {took} s; deploy re-run")
+        meta["rerun_s"], meta["rerun_changed"] = playbook("deploy.yml")
+        say(f"re-run {meta['rerun_s']} s, changed={meta['rerun_changed']}")
+    wait_healthy(hosts)
+
+    if not args.skip_pgbench and shutil.which("pgbench"):
+        leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
+        say(f"pgbench through HAProxy and direct on {leader['host']}")
+        meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds)
+        say(json.dumps(meta["pgbench"]))
+
+    results = []
+    for config in configs:
+        took, changed = playbook("pgsql.yml", "-e", f"pg_rto={config}")
+        meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
+        say(f"config {config} applied in {took} s (changed={changed})")
+        for scenario in scenarios:
+            for rep in range(1, args.repeat + 1):
+                results.append(drill(scenario, config, rep, hosts, secrets, out))
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    playbook("pgsql.yml")  # back to the inventory's own preset
+    meta["load_at_end"] = os.getloadavg()
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    rows = summarise(results)
+    text = table(rows)
+    extra = []
+    for key, label in (("cold_sandbox_s", "cold `make sandbox`"), ("rerun_s", "deploy re-run")):
+        if key in meta:
+            extra.append(f"- {label}: {meta[key]} s" + (f", changed={meta['rerun_changed']}"
+                                                        if key == "rerun_s" else ""))
+    for mode, fig in (meta.get("pgbench") or {}).items():
+        extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
+                     f"ratio {fig['ratio']}")
+    summary = text + ("\n" + "\n".join(extra) + "\n" if extra else "")
+    (out / "summary.md").write_text(summary)
+    print(summary)
+    print(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
