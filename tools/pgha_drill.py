@@ -406,11 +406,16 @@ def leader_change(samples, fault_at, old_leader, same_ok=False):
 
 
 def routed_at(probe_samples, fault_at, server, n_entries):
-    """Per entry point: first probe after the fault that landed on `server` as a primary."""
+    """Per entry point: first probe after the fault that landed on `server` as a primary.
+
+    When the entry point failed after the fault, only probes after its first
+    failure count: a server that recovers in place answered before it broke too.
+    """
     out = []
     for i in range(n_entries):
-        hit = next((at for at, idx, took, srv, rec in sorted(probe_samples)
-                    if idx == i and at > fault_at and took is not None
+        mine = [s for s in sorted(probe_samples) if s[1] == i and s[0] > fault_at]
+        failed = next((s[0] for s in mine if s[2] is None), fault_at)
+        hit = next((at for at, _idx, took, srv, rec in mine if at > failed and took is not None
                     and _host(srv) == _host(server) and rec is False), None)
         out.append(hit)
     return out

@@ -116,6 +116,11 @@ def test_routed_at_is_first_probe_on_the_new_primary_per_entry():
     assert drill.routed_at(probes, 10.0, "10.0.0.2/32", 3) == [23.0, 21.0, None]
 
 
+def test_routed_after_an_in_place_restart_counts_from_the_failure():
+    probes = [(10.1, 0, 0.01, OLD, False), (10.5, 0, None, None, None), (14.0, 0, 0.01, OLD, False)]
+    assert drill.routed_at(probes, 10.0, OLD, 1) == [14.0]
+
+
 def test_connect_times_median_and_max_in_window():
     probes = [(1.0, 0, 0.002, OLD, False), (2.0, 0, 0.004, OLD, False), (3.0, 0, None, None, None),
               (4.0, 0, 0.010, OLD, False), (9.0, 0, 0.5, OLD, False)]
