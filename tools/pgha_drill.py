@@ -378,13 +378,46 @@ def overlaps(spans):
 
 
 def primary_runs(samples):
-    """From RestPoller samples: member -> [first, last] time it said it was primary (one span each)."""
-    spans = {}
-    for at, name, role, _state, _tl in samples:
-        if role in ("primary", "master"):
-            first, last = spans.get(name, (at, at))
-            spans[name] = (min(first, at), max(last, at))
-    return spans
+    """From RestPoller samples: member -> [(first, last), ...] stretches it answered as a running primary.
+
+    A stretch ends at the member's next sample that is anything else (another
+    role or state, or no answer), so a member that was primary before the
+    fault and is primary again later has two stretches, not one span covering
+    the time in between.
+    """
+    runs, current = {}, {}
+    for at, name, role, state, _tl in sorted(samples):
+        if role in ("primary", "master") and state == "running":
+            first, _last = current.get(name, (at, at))
+            current[name] = (first, at)
+        elif name in current:
+            runs.setdefault(name, []).append(current.pop(name))
+    for name, span in current.items():
+        runs.setdefault(name, []).append(span)
+    return runs
+
+
+def run_overlaps(runs):
+    """Pairs of members whose primary stretches overlap: [(a, b, seconds)], longest first."""
+    out = []
+    names = sorted(runs)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            total = sum(max(0.0, min(a_hi, b_hi) - max(a_lo, b_lo))
+                        for a_lo, a_hi in runs[a] for b_lo, b_hi in runs[b])
+            if total > 0:
+                out.append((a, b, round(total, 3)))
+    return sorted(out, key=lambda o: -o[2])
+
+
+def transitions(samples, since):
+    """Each member's changes of (role, state), in seconds from `since`: [[t, name, role, state, timeline]]."""
+    last, out = {}, []
+    for at, name, role, state, tl in sorted(samples):
+        if last.get(name) != (role, state):
+            last[name] = (role, state)
+            out.append([round(at - since, 2), name, role, state, tl])
+    return out
 
 
 def leader_change(samples, fault_at, old_leader, same_ok=False):
@@ -787,7 +820,10 @@ def main(argv=None):
         "lost": len(lost),
         "server_spans": {k: [round(v[0] - fault_at, 3), round(v[1] - fault_at, 3)] for k, v in spans.items()},
         "overlap_pairs": [list(o) for o in overlaps(spans)],
-        "rest_primary_overlaps": [list(o) for o in overlaps(rest_spans)],
+        "rest_primary_overlaps": [list(o) for o in run_overlaps(rest_spans)],
+        "rest_primary_spans": {k: [[round(a - fault_at, 2), round(b - fault_at, 2)] for a, b in v]
+                               for k, v in rest_spans.items()},
+        "rest_transitions": transitions(rest_samples, fault_at),
         "healthy_after_restore": healthy,
         "restored_after_s": restored_after,
         "writers": args.writers,

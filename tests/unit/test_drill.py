@@ -96,8 +96,38 @@ def test_rest_primary_spans_and_leader_change():
     samples = [(9.0, "pg-1", "primary", "running", 1), (9.0, "pg-2", "replica", "streaming", 1),
                (11.0, "pg-1", None, None, None), (30.0, "pg-2", "primary", "running", 2),
                (30.2, "pg-2", "primary", "running", 2)]
-    assert drill.primary_runs(samples) == {"pg-1": (9.0, 9.0), "pg-2": (30.0, 30.2)}
+    assert drill.primary_runs(samples) == {"pg-1": [(9.0, 9.0)], "pg-2": [(30.0, 30.2)]}
     assert drill.leader_change(samples, 10.0, "pg-1") == (30.0, "pg-2")
+
+
+def test_primary_stretches_end_at_any_other_answer():
+    # The old leader is primary, demoted while cut off, primary again much
+    # later; the new leader is primary in between: no overlap.
+    samples = [(0.0, "pg-1", "primary", "running", 1), (5.0, "pg-1", "primary", "running", 1),
+               (6.0, "pg-1", "demoted", "stopped", 1), (20.0, "pg-2", "primary", "running", 2),
+               (40.0, "pg-2", "primary", "running", 2), (41.0, "pg-2", None, None, None),
+               (50.0, "pg-1", "primary", "running", 3), (52.0, "pg-1", "primary", "running", 3)]
+    runs = drill.primary_runs(samples)
+    assert runs == {"pg-1": [(0.0, 5.0), (50.0, 52.0)], "pg-2": [(20.0, 40.0)]}
+    assert drill.run_overlaps(runs) == []
+    # A member still answering "primary, running" while the new one is up is an overlap.
+    samples.append((25.0, "pg-1", "primary", "running", 1))
+    samples.append((30.0, "pg-1", "primary", "running", 1))
+    samples.append((31.0, "pg-1", "demoted", "stopped", 1))
+    assert drill.run_overlaps(drill.primary_runs(samples)) == [("pg-1", "pg-2", 5.0)]
+
+
+def test_primary_stretches_need_a_running_state():
+    samples = [(1.0, "pg-1", "primary", "stopping", 1), (2.0, "pg-1", "primary", "running", 1)]
+    assert drill.primary_runs(samples) == {"pg-1": [(2.0, 2.0)]}
+
+
+def test_transitions_keep_only_changes():
+    samples = [(10.0, "pg-1", "primary", "running", 1), (10.2, "pg-1", "primary", "running", 1),
+               (10.4, "pg-1", None, None, None), (10.1, "pg-2", "replica", "streaming", 1)]
+    assert drill.transitions(samples, 10.0) == [[0.0, "pg-1", "primary", "running", 1],
+                                                [0.1, "pg-2", "replica", "streaming", 1],
+                                                [0.4, "pg-1", None, None, None]]
 
 
 def test_leader_back_in_place_counts_only_with_same_ok():
