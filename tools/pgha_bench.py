@@ -60,6 +60,14 @@ def pgbench_tps(output):
     return float(m.group(1)) if m else None
 
 
+def routed_s(result):
+    """When the last entry point routed to the new primary (max of routed_after_s); None if one never did."""
+    routed = result.get("routed_after_s") or []
+    if not routed or any(t is None for t in routed):
+        return None
+    return max(routed)
+
+
 def summarise(results, baseline=BASELINE):
     """Rows per (scenario, config): runs, median/max outage, ratio to the baseline's median, lost.
 
@@ -74,15 +82,18 @@ def summarise(results, baseline=BASELINE):
     for (scenario, config), runs in groups.items():
         outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
         leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
+        routed = [t for t in (routed_s(r) for r in runs) if t is not None]
         row = {
             "scenario": scenario, "config": config, "runs": len(runs),
             "failed": len(runs) - len(outages),
             "median_s": round(statistics.median(outages), 2) if outages else None,
             "max_s": round(max(outages), 2) if outages else None,
             "new_leader_median_s": round(statistics.median(leaders), 2) if leaders else None,
+            "routed_median_s": round(statistics.median(routed), 2) if routed else None,
             "lost": sum(r.get("lost") or 0 for r in runs),
             "warned": sum(r.get("warned_commits") or 0 for r in runs),
             "overlaps": sum(len(r.get("overlap_pairs") or []) for r in runs),
+            "rest_overlaps": sum(len(r.get("rest_primary_overlaps") or []) for r in runs),
             "inside_acks": sum(r.get("inside_acks_after_fault") or 0 for r in runs),
         }
         medians[(scenario, config)] = row["median_s"]
@@ -100,14 +111,44 @@ def table(rows):
     def f(v, unit=""):
         return "—" if v is None else f"{v}{unit}"
     out = ["| scenario | config | runs | median outage | max outage | ratio to baseline "
-           "| new leader (median) | lost | warned | overlaps |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| new leader (median) | routed (median) | lost | warned | two primaries |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
+        two = ("none" if not (r["overlaps"] or r.get("rest_overlaps"))
+               else f"{r['overlaps']} by commits, {r.get('rest_overlaps', 0)} by REST")
         out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "
                    f"| {f(r['max_s'], ' s')} | {f(r['ratio'], '×')} | {f(r['new_leader_median_s'], ' s')} "
-                   f"| {r['lost']} | {r['warned']} | {r['overlaps']} |")
+                   f"| {f(r.get('routed_median_s'), ' s')} | {r['lost']} | {r['warned']} | {two} |")
     return "\n".join(out) + "\n"
+
+
+def report(results, meta=None):
+    """The Markdown summary: the table, then deploy timings and pgbench figures from meta."""
+    meta = meta or {}
+    extra = []
+    for key, label in (("cold_sandbox_s", "cold `make sandbox`"), ("rerun_s", "deploy re-run")):
+        if key in meta:
+            extra.append(f"- {label}: {meta[key]} s" + (f", changed={meta['rerun_changed']}"
+                                                        if key == "rerun_s" else ""))
+    for mode, fig in (meta.get("pgbench") or {}).items():
+        extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
+                     f"ratio {fig['ratio']}")
+    for key in ("load_at_start", "load_at_end"):
+        if meta.get(key):
+            extra.append(f"- {key.replace('_', ' ')}: " + " / ".join(f"{v:.1f}" for v in meta[key]))
+    return table(summarise(results)) + ("\n" + "\n".join(extra) + "\n" if extra else "")
+
+
+def read_results(paths):
+    """Drill results from results.jsonl files, and the meta.json found beside the first one."""
+    results, meta = [], {}
+    for path in map(Path, paths):
+        with open(path) as fh:
+            results += [json.loads(line) for line in fh if line.strip()]
+        if not meta and (path.parent / "meta.json").exists():
+            meta = json.loads((path.parent / "meta.json").read_text())
+    return results, meta
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -233,7 +274,12 @@ def main(argv=None):
     p.add_argument("--skip-pgbench", action="store_true")
     p.add_argument("--pgbench-seconds", type=int, default=15)
     p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
+    p.add_argument("--summarise", nargs="+", metavar="RESULTS_JSONL",
+                   help="print the summary of earlier results.jsonl files and exit (no drill is run)")
     args = p.parse_args(argv)
+    if args.summarise:
+        print(report(*read_results(args.summarise)), end="")
+        return 0
     configs, scenarios = args.configs.split(","), args.scenarios.split(",")
     for s in scenarios:
         if s not in SCENARIOS:
@@ -276,17 +322,7 @@ def main(argv=None):
     meta["load_at_end"] = os.getloadavg()
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
-    rows = summarise(results)
-    text = table(rows)
-    extra = []
-    for key, label in (("cold_sandbox_s", "cold `make sandbox`"), ("rerun_s", "deploy re-run")):
-        if key in meta:
-            extra.append(f"- {label}: {meta[key]} s" + (f", changed={meta['rerun_changed']}"
-                                                        if key == "rerun_s" else ""))
-    for mode, fig in (meta.get("pgbench") or {}).items():
-        extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
-                     f"ratio {fig['ratio']}")
-    summary = text + ("\n" + "\n".join(extra) + "\n" if extra else "")
+    summary = report(results, meta)
     (out / "summary.md").write_text(summary)
     print(summary)
     print(f"results in {out}")

@@ -60,3 +60,37 @@ def test_pgbench_tps_line():
     out = "latency average = 3.1 ms\ntps = 1290.445 (without initial connection time)\n"
     assert bench.pgbench_tps(out) == pytest.approx(1290.445)
     assert bench.pgbench_tps("pgbench: error: connection refused") is None
+
+
+def test_routing_is_the_slowest_entry_point_and_missing_when_one_never_routed():
+    results = [run("crash", "fast", 21.0, routed_after_s=[21.5, 22.5]),
+               run("crash", "fast", 22.0, routed_after_s=[22.0, 23.5]),
+               run("crash", "fast", 23.0, routed_after_s=[24.0, None])]
+    (row,) = bench.summarise(results)
+    assert row["routed_median_s"] == 23.0  # median of 22.5 and 23.5; the third run never routed
+    assert bench.routed_s(results[2]) is None and bench.routed_s(run("crash", "fast", 1.0)) is None
+
+
+def test_two_primaries_column_counts_commit_and_rest_overlaps():
+    clean = bench.table(bench.summarise([run("crash", "fast", 21.0)]))
+    assert clean.rstrip().endswith("| none |")
+    both = bench.table(bench.summarise([run("crash", "fast", 21.0, overlap_pairs=[["a", "b", 0.3]],
+                                            rest_primary_overlaps=[["x", "y", 1.0], ["x", "z", 0.2]])]))
+    assert "| 1 by commits, 2 by REST |" in both
+
+
+def test_summarise_mode_reads_results_files_and_the_meta_beside_them(tmp_path, capsys):
+    import json
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "results.jsonl").write_text(json.dumps(run("crash", "fast", 21.0)) + "\n\n")
+    (second / "results.jsonl").write_text(json.dumps(run("crash", "fast", 25.0)) + "\n")
+    (first / "meta.json").write_text(json.dumps({
+        "pgbench": {"select-only": {"haproxy_tps": 90.0, "direct_tps": 100.0, "ratio": 0.9}},
+        "load_at_start": [10.0, 11.04, 12.0]}))
+    assert bench.main(["--summarise", str(first / "results.jsonl"), str(second / "results.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "| crash | fast | 2 | 23.0 s | 25.0 s |" in out
+    assert "- pgbench select-only: HAProxy 90.0 TPS, direct 100.0 TPS, ratio 0.9" in out
+    assert "- load at start: 10.0 / 11.0 / 12.0" in out
