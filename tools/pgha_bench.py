@@ -132,12 +132,14 @@ def report(results, meta=None):
             extra.append(f"- {label}: {meta[key]} s" + (f", changed={meta['rerun_changed']}"
                                                         if key == "rerun_s" else ""))
     for mode, fig in (meta.get("pgbench") or {}).items():
+        rounds = f" ({fig['rounds']} paired rounds, median)" if "rounds" in fig else ""
         extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
-                     f"ratio {fig['ratio']}")
+                     f"ratio {fig['ratio']}{rounds}")
     for key in ("load_at_start", "load_at_end"):
         if meta.get(key):
             extra.append(f"- {key.replace('_', ' ')}: " + " / ".join(f"{v:.1f}" for v in meta[key]))
-    return table(summarise(results)) + ("\n" + "\n".join(extra) + "\n" if extra else "")
+    text = table(summarise(results)) if results else ""
+    return text + ("\n" if text and extra else "") + ("\n".join(extra) + "\n" if extra else "")
 
 
 def read_results(paths):
@@ -208,8 +210,26 @@ def pgbench(host, port, password, seconds, select_only):
     return pgbench_tps(res.stdout)
 
 
-def bench_tps(leader, password, seconds):
-    """pgbench through the leader's HAProxy (5433) and direct (5432), alternated, same run."""
+def compare_tps(direct, proxied):
+    """Paired pgbench rounds -> medians and the median of the per-round HAProxy/direct ratios.
+
+    Each round ran both paths back to back, so a round's ratio sees the same
+    background load on both sides; the median of those ratios is less
+    sensitive to a load that drifts between rounds than a ratio of means.
+    Rounds where either run gave no figure are left out.
+    """
+    pairs = [(d, h) for d, h in zip(direct, proxied) if d and h]
+    if not pairs:
+        return {"direct_tps": None, "haproxy_tps": None, "ratio": None, "rounds": 0,
+                "runs": {"direct": direct, "haproxy": proxied}}
+    return {"direct_tps": round(statistics.median(d for d, _ in pairs), 1),
+            "haproxy_tps": round(statistics.median(h for _, h in pairs), 1),
+            "ratio": round(statistics.median(h / d for d, h in pairs), 3),
+            "rounds": len(pairs), "runs": {"direct": direct, "haproxy": proxied}}
+
+
+def bench_tps(leader, password, seconds, rounds=3):
+    """pgbench through the leader's HAProxy (5433) and direct (5432), in paired rounds, same run."""
     env = dict(os.environ, PGPASSWORD=password)
     base = ["-h", leader, "-U", "dbadmin"]
     psql = ["psql", *base, "-p", "5432", "-d", "postgres", "-qc"]
@@ -220,12 +240,12 @@ def bench_tps(leader, password, seconds):
     out = {}
     for mode, select_only in (("read-write (TPC-B-like)", False), ("select-only", True)):
         direct, proxied = [], []
-        for _ in range(2):  # alternate, so that drifting load hits both paths alike
-            direct.append(pgbench(leader, 5432, password, seconds, select_only))
-            proxied.append(pgbench(leader, 5433, password, seconds, select_only))
-        d, p = statistics.mean(direct), statistics.mean(proxied)
-        out[mode] = {"direct_tps": round(d, 1), "haproxy_tps": round(p, 1), "ratio": round(p / d, 3),
-                     "runs": {"direct": direct, "haproxy": proxied}}
+        for i in range(rounds):  # the order flips every round, so that neither path always goes first
+            first, second = (5432, 5433) if i % 2 == 0 else (5433, 5432)
+            tps = {port: pgbench(leader, port, password, seconds, select_only) for port in (first, second)}
+            direct.append(tps[5432])
+            proxied.append(tps[5433])
+        out[mode] = compare_tps(direct, proxied)
     subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True)
     return out
 
@@ -273,6 +293,10 @@ def main(argv=None):
                    help="keep the running sandbox: no cold deploy measured")
     p.add_argument("--skip-pgbench", action="store_true")
     p.add_argument("--pgbench-seconds", type=int, default=15)
+    p.add_argument("--pgbench-rounds", type=int, default=3,
+                   help="paired rounds (direct and HAProxy back to back) per workload (default 3)")
+    p.add_argument("--pgbench-only", action="store_true",
+                   help="measure pgbench only: no configuration change, no drill")
     p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
     p.add_argument("--summarise", nargs="+", metavar="RESULTS_JSONL",
                    help="print the summary of earlier results.jsonl files and exit (no drill is run)")
@@ -306,8 +330,16 @@ def main(argv=None):
     if not args.skip_pgbench and shutil.which("pgbench"):
         leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
         say(f"pgbench through HAProxy and direct on {leader['host']}")
-        meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds)
+        meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds,
+                                    args.pgbench_rounds)
+        meta["pgbench_settings"] = {"seconds": args.pgbench_seconds, "rounds": args.pgbench_rounds,
+                                    "clients": 4, "threads": 2, "scale": 5, "load_after": os.getloadavg()}
         say(json.dumps(meta["pgbench"]))
+    if args.pgbench_only:
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (out / "summary.md").write_text(report([], meta))
+        print(report([], meta), end="")
+        return 0
 
     results = []
     for config in configs:

@@ -94,3 +94,22 @@ def test_summarise_mode_reads_results_files_and_the_meta_beside_them(tmp_path, c
     assert "| crash | fast | 2 | 23.0 s | 25.0 s |" in out
     assert "- pgbench select-only: HAProxy 90.0 TPS, direct 100.0 TPS, ratio 0.9" in out
     assert "- load at start: 10.0 / 11.0 / 12.0" in out
+
+
+def test_pgbench_ratio_is_the_median_of_paired_rounds():
+    # A load spike in round 2 slows both paths; the paired ratio does not move much.
+    fig = bench.compare_tps([200.0, 100.0, 210.0], [190.0, 92.0, 200.0])
+    assert fig["direct_tps"] == 200.0 and fig["haproxy_tps"] == 190.0
+    assert fig["ratio"] == round(190.0 / 200.0, 3) and fig["rounds"] == 3
+
+
+def test_pgbench_rounds_without_a_figure_are_left_out():
+    fig = bench.compare_tps([200.0, None], [180.0, 150.0])
+    assert fig["rounds"] == 1 and fig["ratio"] == 0.9
+    assert bench.compare_tps([None], [None])["ratio"] is None
+
+
+def test_report_without_drills_has_no_empty_table():
+    text = bench.report([], {"pgbench": {"select-only": bench.compare_tps([100.0], [95.0])}})
+    assert text == ("- pgbench select-only: HAProxy 95.0 TPS, direct 100.0 TPS, ratio 0.95 "
+                    "(1 paired rounds, median)\n")
