@@ -83,8 +83,12 @@ def summarise(results, baseline=BASELINE):
         outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
         leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
         routed = [t for t in (routed_s(r) for r in runs) if t is not None]
+        ranked = sorted((r for r in runs if r.get("write_outage_s") is not None),
+                        key=lambda r: r["write_outage_s"])
         row = {
             "scenario": scenario, "config": config, "runs": len(runs),
+            # the run a timeline should show: the median one (the lower of the two middle ones)
+            "median_run": ranked[(len(ranked) - 1) // 2].get("label") if ranked else None,
             "failed": len(runs) - len(outages),
             "median_s": round(statistics.median(outages), 2) if outages else None,
             "max_s": round(max(outages), 2) if outages else None,

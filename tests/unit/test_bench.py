@@ -113,3 +113,14 @@ def test_report_without_drills_has_no_empty_table():
     text = bench.report([], {"pgbench": {"select-only": bench.compare_tps([100.0], [95.0])}})
     assert text == ("- pgbench select-only: HAProxy 95.0 TPS, direct 100.0 TPS, ratio 0.95 "
                     "(1 paired rounds, median)\n")
+
+
+def test_median_run_names_the_drill_to_show():
+    results = [run("crash", "fast", outage, label=f"crash-fast-{i}")
+               for i, outage in enumerate((25.0, 21.0, 23.0, None), start=1)]
+    (row,) = bench.summarise(results)
+    assert row["median_run"] == "crash-fast-3"
+    (row,) = bench.summarise(results[:2])
+    assert row["median_run"] == "crash-fast-2"
+    (row,) = bench.summarise(results[3:])
+    assert row["median_run"] is None
