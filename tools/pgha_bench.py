@@ -13,7 +13,7 @@ against direct connections to the primary.
 
 Results go to --out (default bench-results/<UTC time>/): results.jsonl (one
 drill per line, appended as it finishes), one JSON/Markdown/SVG per drill and
-summary.md. The sandbox is left on the inventory's own preset.
+summary.md. The sandbox is left on the inventory's own preset (with --no-apply, as it was).
 """
 
 import argparse
@@ -30,6 +30,9 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "module_utils"))
+import presets  # noqa: E402 - the collection's own preset table, not an installed package
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "sandbox"
@@ -127,6 +130,13 @@ def table(rows):
     return "\n".join(out) + "\n"
 
 
+def dcs_mismatches(dcs_config, preset):
+    """Timing keys where Patroni's dynamic configuration differs from a preset: ["key: dcs != preset"]."""
+    plan = presets.RTO_PLANS[preset]
+    return [f"{key}: {dcs_config.get(key)} != {plan[key]}" for key in ("ttl", "loop_wait", "retry_timeout")
+            if dcs_config.get(key) != plan[key]]
+
+
 def report(results, meta=None):
     """The Markdown summary: the table, then deploy timings and pgbench figures from meta."""
     meta = meta or {}
@@ -190,6 +200,17 @@ def cluster(hosts):
         except OSError:
             continue
     return None
+
+
+def rest_config(hosts):
+    """Patroni's dynamic configuration (GET /config) from the first member that answers."""
+    for h in hosts:
+        try:
+            with urllib.request.urlopen(f"http://{h}:8008/config", timeout=2) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            continue
+    raise SystemExit(f"no Patroni REST API answered on {hosts}")
 
 
 def wait_healthy(hosts, timeout=300):
@@ -299,6 +320,9 @@ def main(argv=None):
     p.add_argument("--pgbench-seconds", type=int, default=15)
     p.add_argument("--pgbench-rounds", type=int, default=3,
                    help="paired rounds (direct and HAProxy back to back) per workload (default 3)")
+    p.add_argument("--no-apply", action="store_true",
+                   help="the sandbox already runs the one configuration named by --configs (checked "
+                        "against Patroni's dynamic configuration): no playbook run before or after")
     p.add_argument("--pgbench-only", action="store_true",
                    help="measure pgbench only: no configuration change, no drill")
     p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
@@ -312,6 +336,11 @@ def main(argv=None):
     for s in scenarios:
         if s not in SCENARIOS:
             p.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    for c in configs:
+        if c not in presets.RTO_PLANS:
+            p.error(f"unknown configuration {c!r}; choose from {', '.join(presets.RTO_PLANS)}")
+    if args.no_apply and len(configs) != 1:
+        p.error("--no-apply takes exactly one configuration: the one the sandbox runs")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or ROOT / "bench-results" / stamp)
     out.mkdir(parents=True, exist_ok=True)
@@ -347,14 +376,21 @@ def main(argv=None):
 
     results = []
     for config in configs:
-        took, changed = playbook("pgsql.yml", "-e", f"pg_rto={config}")
-        meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
-        say(f"config {config} applied in {took} s (changed={changed})")
+        if args.no_apply:
+            wrong = dcs_mismatches(rest_config(hosts), config)
+            if wrong:
+                raise SystemExit(f"the sandbox does not run {config}: {', '.join(wrong)}")
+            meta.setdefault("apply_config", {})[config] = "not applied (--no-apply), DCS checked"
+        else:
+            took, changed = playbook("pgsql.yml", "-e", f"pg_rto={config}")
+            meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
+            say(f"config {config} applied in {took} s (changed={changed})")
         for scenario in scenarios:
             for rep in range(1, args.repeat + 1):
                 results.append(drill(scenario, config, rep, hosts, secrets, out))
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    playbook("pgsql.yml")  # back to the inventory's own preset
+    if not args.no_apply:
+        playbook("pgsql.yml")  # back to the inventory's own preset
     meta["load_at_end"] = os.getloadavg()
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -124,3 +124,16 @@ def test_median_run_names_the_drill_to_show():
     assert row["median_run"] == "crash-fast-2"
     (row,) = bench.summarise(results[3:])
     assert row["median_run"] is None
+
+
+def test_dcs_mismatches_compare_the_timings_with_the_preset():
+    assert bench.dcs_mismatches({"ttl": 20, "loop_wait": 2, "retry_timeout": 5, "x": 1}, "fast") == []
+    assert bench.dcs_mismatches({"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, "fast") == [
+        "ttl: 30 != 20", "loop_wait: 10 != 2", "retry_timeout: 10 != 5"]
+
+
+def test_no_apply_takes_one_known_configuration():
+    with pytest.raises(SystemExit):
+        bench.main(["--no-apply", "--configs", "fast,patroni"])
+    with pytest.raises(SystemExit):
+        bench.main(["--configs", "quick"])
