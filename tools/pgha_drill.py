@@ -233,14 +233,30 @@ def leader_of(view):
     return next((m for m in (view or {}).get("members", []) if m.get("role") == "leader"), None)
 
 
+def want_sync_of(view):
+    """Whether the cluster runs a synchronous standby (then health needs one)."""
+    return any(m.get("role") == "sync_standby" for m in (view or {}).get("members", []))
+
+
 def cluster_healthy(view, expected_members, want_sync):
-    """Every member back (running or streaming), a running leader, and a sync standby if wanted."""
+    """A running leader; every other member back and streaming on its timeline; a sync standby if wanted.
+
+    "running" is not enough for a replica: an old primary demoted in place
+    answers "running" on its old timeline until Patroni notices the
+    divergence and stops it for pg_rewind, and a drill started then finds a
+    member missing (or breaks the rewind by moving the leader).
+    """
     members = (view or {}).get("members", [])
     leader = leader_of(view)
     if not leader or leader.get("state") != "running" or len(members) < expected_members:
         return False
-    if any(m.get("state") not in ("running", "streaming") for m in members):
-        return False
+    for m in members:
+        if m is leader:
+            continue
+        if m.get("state") != "streaming":
+            return False
+        if leader.get("timeline") is not None and m.get("timeline") != leader.get("timeline"):
+            return False
     return not want_sync or any(m.get("role") == "sync_standby" for m in members)
 
 
@@ -696,6 +712,14 @@ def main(argv=None):
                              "at timestamptz DEFAULT now())").format(TABLE))
 
     view = cluster_view(api_urls)
+    if args.fault_kind and view:
+        # A built-in fault starts from a whole cluster: an old primary may still
+        # be on its way back (pg_rewind) from the previous drill.
+        deadline = time.time() + args.healthy_timeout
+        while not cluster_healthy(view, len(view.get("members", [])), want_sync_of(view)) \
+                and time.time() < deadline:
+            time.sleep(1)
+            view = cluster_view(api_urls) or view
     if args.fault_kind and not view:
         raise SystemExit(f"no Patroni REST API answered at {api_urls}")
     members = (view or {}).get("members", [])
@@ -704,8 +728,9 @@ def main(argv=None):
     leader = leader_of(view)
     if args.fault_kind and not leader:
         raise SystemExit("the cluster has no leader now; nothing to drill")
-    want_sync = any(m.get("role") == "sync_standby" for m in members)
+    want_sync = want_sync_of(view)
     expected = len(members)
+    start_members = [[m.get("name"), m.get("role"), m.get("state"), m.get("timeline")] for m in members]
 
     stop, probe_stop = threading.Event(), threading.Event()
     ids, wlog = itertools.count(1), []
@@ -825,6 +850,8 @@ def main(argv=None):
                                for k, v in rest_spans.items()},
         "rest_transitions": transitions(rest_samples, fault_at),
         "healthy_after_restore": healthy,
+        "start_members": start_members,
+        "healthy_at_start": cluster_healthy(view, expected, want_sync) if view else None,
         "restored_after_s": restored_after,
         "writers": args.writers,
     })

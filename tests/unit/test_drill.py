@@ -254,3 +254,15 @@ def test_cluster_health_needs_every_member_and_a_sync_standby():
     view["members"][1]["role"] = "replica"
     assert not drill.cluster_healthy(view, 3, True)
     assert drill.cluster_healthy(view, 3, False)
+
+
+def test_a_replica_must_stream_on_the_leaders_timeline():
+    # An old primary demoted in place says "running" on its old timeline before its rewind.
+    view = {"members": [{"name": "a", "role": "leader", "state": "running", "timeline": 15},
+                        {"name": "b", "role": "sync_standby", "state": "streaming", "timeline": 15},
+                        {"name": "c", "role": "replica", "state": "running", "timeline": 14}]}
+    assert not drill.cluster_healthy(view, 3, True)
+    view["members"][2]["state"] = "streaming"
+    assert not drill.cluster_healthy(view, 3, True)
+    view["members"][2]["timeline"] = 15
+    assert drill.cluster_healthy(view, 3, True)
