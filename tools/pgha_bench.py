@@ -71,25 +71,36 @@ def routed_s(result):
     return max(routed)
 
 
-def summarise(results, baseline=BASELINE):
+def summarise(results, baseline=BASELINE, exclude=()):
     """Rows per (scenario, config): runs, median/max outage, ratio to the baseline's median, lost.
 
     A drill that never saw writes resume has no outage figure; it is counted
-    in `failed` and left out of the statistics.
+    in `failed` and left out of the statistics. A drill that started on a
+    cluster that was not whole (healthy_at_start false, or its label in
+    `exclude`) measured something else: it is counted in `not_whole` and left
+    out of the timings; its lost commits and overlaps still count.
     """
-    groups = {}
+    groups, every, not_whole = {}, {}, {}
     for r in results:
-        groups.setdefault((r["scenario"], r["config"]), []).append(r)
+        key = (r["scenario"], r["config"])
+        groups.setdefault(key, [])
+        every.setdefault(key, []).append(r)
+        if r.get("healthy_at_start") is False or r.get("label") in exclude:
+            not_whole[key] = not_whole.get(key, 0) + 1
+        else:
+            groups[key].append(r)
     medians = {}
     rows = []
     for (scenario, config), runs in groups.items():
         outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
         leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
         routed = [t for t in (routed_s(r) for r in runs) if t is not None]
+        all_runs = every[(scenario, config)]
         ranked = sorted((r for r in runs if r.get("write_outage_s") is not None),
                         key=lambda r: r["write_outage_s"])
         row = {
             "scenario": scenario, "config": config, "runs": len(runs),
+            "not_whole": not_whole.get((scenario, config), 0),
             # the run a timeline should show: the median one (the lower of the two middle ones)
             "median_run": ranked[(len(ranked) - 1) // 2].get("label") if ranked else None,
             "failed": len(runs) - len(outages),
@@ -97,11 +108,11 @@ def summarise(results, baseline=BASELINE):
             "max_s": round(max(outages), 2) if outages else None,
             "new_leader_median_s": round(statistics.median(leaders), 2) if leaders else None,
             "routed_median_s": round(statistics.median(routed), 2) if routed else None,
-            "lost": sum(r.get("lost") or 0 for r in runs),
-            "warned": sum(r.get("warned_commits") or 0 for r in runs),
-            "overlaps": sum(len(r.get("overlap_pairs") or []) for r in runs),
-            "rest_overlaps": sum(len(r.get("rest_primary_overlaps") or []) for r in runs),
-            "inside_acks": sum(r.get("inside_acks_after_fault") or 0 for r in runs),
+            "lost": sum(r.get("lost") or 0 for r in all_runs),
+            "warned": sum(r.get("warned_commits") or 0 for r in all_runs),
+            "overlaps": sum(len(r.get("overlap_pairs") or []) for r in all_runs),
+            "rest_overlaps": sum(len(r.get("rest_primary_overlaps") or []) for r in all_runs),
+            "inside_acks": sum(r.get("inside_acks_after_fault") or 0 for r in all_runs),
         }
         medians[(scenario, config)] = row["median_s"]
         rows.append(row)
@@ -122,6 +133,8 @@ def table(rows):
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
+        if r.get("not_whole"):
+            runs += f" (+{r['not_whole']} left out: cluster not whole at the start)"
         two = ("none" if not (r["overlaps"] or r.get("rest_overlaps"))
                else f"{r['overlaps']} by commits, {r.get('rest_overlaps', 0)} by REST")
         out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "
@@ -137,7 +150,7 @@ def dcs_mismatches(dcs_config, preset):
             if dcs_config.get(key) != plan[key]]
 
 
-def report(results, meta=None):
+def report(results, meta=None, exclude=()):
     """The Markdown summary: the table, then deploy timings and pgbench figures from meta."""
     meta = meta or {}
     extra = []
@@ -152,7 +165,7 @@ def report(results, meta=None):
     for key in ("load_at_start", "load_at_end"):
         if meta.get(key):
             extra.append(f"- {key.replace('_', ' ')}: " + " / ".join(f"{v:.1f}" for v in meta[key]))
-    text = table(summarise(results)) if results else ""
+    text = table(summarise(results, exclude=exclude)) if results else ""
     return text + ("\n" if text and extra else "") + ("\n".join(extra) + "\n" if extra else "")
 
 
@@ -192,25 +205,27 @@ def playbook(name, *extra):
     return took, recap_changed(res.stdout)
 
 
-def cluster(hosts):
+def rest_first(hosts, path):
+    """GET a Patroni REST path from the first member that answers; None if none does."""
     for h in hosts:
         try:
-            with urllib.request.urlopen(f"http://{h}:8008/cluster", timeout=2) as resp:
+            with urllib.request.urlopen(f"http://{h}:8008{path}", timeout=2) as resp:
                 return json.loads(resp.read())
         except OSError:
             continue
     return None
 
 
+def cluster(hosts):
+    return rest_first(hosts, "/cluster")
+
+
 def rest_config(hosts):
-    """Patroni's dynamic configuration (GET /config) from the first member that answers."""
-    for h in hosts:
-        try:
-            with urllib.request.urlopen(f"http://{h}:8008/config", timeout=2) as resp:
-                return json.loads(resp.read())
-        except OSError:
-            continue
-    raise SystemExit(f"no Patroni REST API answered on {hosts}")
+    """Patroni's dynamic configuration (GET /config)."""
+    config = rest_first(hosts, "/config")
+    if config is None:
+        raise SystemExit(f"no Patroni REST API answered on {hosts}")
+    return config
 
 
 def wait_healthy(hosts, timeout=300):
@@ -328,9 +343,11 @@ def main(argv=None):
     p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
     p.add_argument("--summarise", nargs="+", metavar="RESULTS_JSONL",
                    help="print the summary of earlier results.jsonl files and exit (no drill is run)")
+    p.add_argument("--exclude", action="append", default=[], metavar="LABEL",
+                   help="with --summarise: a drill known to have started on a cluster that was not whole")
     args = p.parse_args(argv)
     if args.summarise:
-        print(report(*read_results(args.summarise)), end="")
+        print(report(*read_results(args.summarise), exclude=args.exclude), end="")
         return 0
     configs, scenarios = args.configs.split(","), args.scenarios.split(",")
     for s in scenarios:

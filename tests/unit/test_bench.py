@@ -137,3 +137,15 @@ def test_no_apply_takes_one_known_configuration():
         bench.main(["--no-apply", "--configs", "fast,patroni"])
     with pytest.raises(SystemExit):
         bench.main(["--configs", "quick"])
+
+
+def test_runs_on_a_cluster_that_was_not_whole_are_left_out():
+    results = [run("partition", "fast", 22.0, label="p-1", healthy_at_start=True),
+               run("partition", "fast", 25.0, label="p-2"),
+               run("partition", "fast", 40.0, label="p-3", healthy_at_start=False, lost=5),
+               run("partition", "fast", 21.0, label="p-4")]
+    (row,) = bench.summarise(results, exclude=("p-2",))
+    assert row["runs"] == 2 and row["not_whole"] == 2
+    assert row["median_s"] == 21.5 and row["max_s"] == 22.0
+    assert row["lost"] == 5  # a loss counts whatever the state at the start
+    assert "| 2 (+2 left out: cluster not whole at the start) |" in bench.table([row])
