@@ -620,6 +620,29 @@ def fault_plan(kind, leader, members, pattern, data_directory, peers):
     raise ValueError(f"no docker plan for fault kind {kind!r}")
 
 
+def etcd_leader_host(status):
+    """The address of the etcd leader from `etcdctl endpoint status --cluster -w json`, None if unknown."""
+    try:
+        entries = json.loads(status)
+    except (TypeError, ValueError):
+        return None
+    for e in entries if isinstance(entries, list) else []:
+        st = e.get("Status") or {}
+        if st.get("leader") and st.get("leader") == (st.get("header") or {}).get("member_id"):
+            return urllib.parse.urlsplit(e.get("Endpoint", "")).hostname
+    return None
+
+
+def etcd_leader_of(container):
+    """Which host leads etcd now, asked inside a test-bed container (None if etcdctl is not there)."""
+    try:
+        res = docker("exec", "-e", "ETCDCTL_API=3", container, "etcdctl", "--endpoints=http://127.0.0.1:2379",
+                     "endpoint", "status", "--cluster", "-w", "json", check=False, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return etcd_leader_host(res.stdout) if res.returncode == 0 else None
+
+
 def switchover(leader, auth):
     """POST /switchover to the leader's REST API; Patroni picks the candidate."""
     body = json.dumps({"leader": leader["name"]}).encode()
@@ -731,6 +754,11 @@ def main(argv=None):
     want_sync = want_sync_of(view)
     expected = len(members)
     start_members = [[m.get("name"), m.get("role"), m.get("state"), m.get("timeline")] for m in members]
+
+    # A crash of the node that also leads etcd costs an etcd election, and the
+    # new etcd leader renews every lease, Patroni's leader key included.
+    etcd_leader = (etcd_leader_of(container_for(leader, args.container_pattern))
+                   if args.fault_kind and leader else None)
 
     stop, probe_stop = threading.Event(), threading.Event()
     ids, wlog = itertools.count(1), []
@@ -851,6 +879,8 @@ def main(argv=None):
         "rest_transitions": transitions(rest_samples, fault_at),
         "healthy_after_restore": healthy,
         "start_members": start_members,
+        "etcd_leader_at_start": etcd_leader,
+        "etcd_leader_on_target": (etcd_leader == leader["host"]) if etcd_leader and leader else None,
         "healthy_at_start": cluster_healthy(view, expected, want_sync) if view else None,
         "restored_after_s": restored_after,
         "writers": args.writers,

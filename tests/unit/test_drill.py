@@ -1,6 +1,7 @@
 """The drill's arithmetic (tools/pgha_drill.py): outage, recovery and warnings."""
 
 import importlib.util
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -266,3 +267,12 @@ def test_a_replica_must_stream_on_the_leaders_timeline():
     assert not drill.cluster_healthy(view, 3, True)
     view["members"][2]["timeline"] = 15
     assert drill.cluster_healthy(view, 3, True)
+
+
+def test_etcd_leader_from_endpoint_status():
+    status = json.dumps([
+        {"Endpoint": "http://10.210.0.12:2379", "Status": {"header": {"member_id": 2}, "leader": 1}},
+        {"Endpoint": "http://10.210.0.11:2379", "Status": {"header": {"member_id": 1}, "leader": 1}}])
+    assert drill.etcd_leader_host(status) == "10.210.0.11"
+    assert drill.etcd_leader_host("not json") is None
+    assert drill.etcd_leader_host(json.dumps([{"Endpoint": "http://x:2379", "Status": {}}])) is None
