@@ -706,6 +706,26 @@ def build_parser():
     return p
 
 
+def writable(dsn):
+    """Whether a fresh connection through `dsn` lands on a server that is not in recovery."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
+            return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()[0]
+    except psycopg.Error:
+        return False
+
+
+def wait_writable(dsns, timeout, check=writable):
+    """Wait until every entry point leads to a writable primary (3 fresh connections in a row each)."""
+    deadline = time.time() + timeout
+    while True:
+        if all(check(d) for d in dsns for _ in range(3)):
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(1)
+
+
 def wait_healthy(api_urls, expected, want_sync, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -728,11 +748,6 @@ def main(argv=None):
             raise SystemExit(f"refusing to run: the entry point leads to cluster {scope!r}, "
                              f"not {args.confirm_cluster!r}")
         data_directory = conn.execute("SELECT current_setting('data_directory')").fetchone()[0]
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(DATABASE))
-    with psycopg.connect(args.dsn[0], connect_timeout=5, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, writer int, "
-                             "at timestamptz DEFAULT now())").format(TABLE))
 
     view = cluster_view(api_urls)
     if args.fault_kind and view:
@@ -754,6 +769,22 @@ def main(argv=None):
     want_sync = want_sync_of(view)
     expected = len(members)
     start_members = [[m.get("name"), m.get("role"), m.get("state"), m.get("timeline")] for m in members]
+
+    # Every entry point must lead to a writable primary before the drill
+    # starts: after a switchover a proxy with slow checks still sends new
+    # connections to the old primary for a few seconds.
+    admin_info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
+    entry_admin = [psycopg.conninfo.make_conninfo(d, dbname=admin_info.get("dbname") or "postgres")
+                   for d in args.dsn]
+    if not wait_writable(entry_admin, args.healthy_timeout):
+        raise SystemExit(f"the entry points did not all lead to a writable primary within "
+                         f"{args.healthy_timeout} s")
+    with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(DATABASE))
+    with psycopg.connect(args.dsn[0], connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, writer int, "
+                             "at timestamptz DEFAULT now())").format(TABLE))
 
     # A crash of the node that also leads etcd costs an etcd election, and the
     # new etcd leader renews every lease, Patroni's leader key included.

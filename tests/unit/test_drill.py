@@ -276,3 +276,9 @@ def test_etcd_leader_from_endpoint_status():
     assert drill.etcd_leader_host(status) == "10.210.0.11"
     assert drill.etcd_leader_host("not json") is None
     assert drill.etcd_leader_host(json.dumps([{"Endpoint": "http://x:2379", "Status": {}}])) is None
+
+
+def test_wait_writable_needs_every_entry_point_on_a_primary():
+    answers = {"a": iter([True, True, True, True, True, True]), "b": iter([False, True, True, True])}
+    assert drill.wait_writable(["a", "b"], 5, check=lambda d: next(answers[d]))
+    assert not drill.wait_writable(["c"], 0, check=lambda d: False)
