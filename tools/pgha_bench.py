@@ -78,14 +78,17 @@ def summarise(results, baseline=BASELINE, exclude=()):
     in `failed` and left out of the statistics. A drill that started on a
     cluster that was not whole (healthy_at_start false, or its label in
     `exclude`) measured something else: it is counted in `not_whole` and left
-    out of the timings; its lost commits and overlaps still count.
+    out of the timings; its lost commits and overlaps still count. A drill
+    that stopped before injecting its fault is counted in `not_started` only.
     """
-    groups, every, not_whole = {}, {}, {}
+    groups, every, not_whole, not_started = {}, {}, {}, {}
     for r in results:
         key = (r["scenario"], r["config"])
         groups.setdefault(key, [])
         every.setdefault(key, []).append(r)
-        if r.get("healthy_at_start") is False or r.get("label") in exclude:
+        if "fault_at" not in r:  # the drill stopped before its fault (its error is in the result)
+            not_started[key] = not_started.get(key, 0) + 1
+        elif r.get("healthy_at_start") is False or r.get("label") in exclude:
             not_whole[key] = not_whole.get(key, 0) + 1
         else:
             groups[key].append(r)
@@ -101,6 +104,7 @@ def summarise(results, baseline=BASELINE, exclude=()):
         row = {
             "scenario": scenario, "config": config, "runs": len(runs),
             "not_whole": not_whole.get((scenario, config), 0),
+            "not_started": not_started.get((scenario, config), 0),
             # the run a timeline should show: the median one (the lower of the two middle ones)
             "median_run": ranked[(len(ranked) - 1) // 2].get("label") if ranked else None,
             "failed": len(runs) - len(outages),
@@ -135,6 +139,8 @@ def table(rows):
         runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
         if r.get("not_whole"):
             runs += f" (+{r['not_whole']} left out: cluster not whole at the start)"
+        if r.get("not_started"):
+            runs += f" (+{r['not_started']} stopped before the fault)"
         two = ("none" if not (r["overlaps"] or r.get("rest_overlaps"))
                else f"{r['overlaps']} by commits, {r.get('rest_overlaps', 0)} by REST")
         out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "

@@ -13,8 +13,8 @@ _spec.loader.exec_module(bench)
 
 
 def run(scenario, config, outage, lost=0, leader=None, **extra):
-    return dict(scenario=scenario, config=config, write_outage_s=outage, lost=lost,
-                new_leader_after_s=leader, **extra)
+    return {"scenario": scenario, "config": config, "write_outage_s": outage, "lost": lost,
+            "new_leader_after_s": leader, "fault_at": 0.0, **extra}
 
 
 def test_median_max_and_ratio_to_the_baseline():
@@ -149,3 +149,12 @@ def test_runs_on_a_cluster_that_was_not_whole_are_left_out():
     assert row["median_s"] == 21.5 and row["max_s"] == 22.0
     assert row["lost"] == 5  # a loss counts whatever the state at the start
     assert "| 2 (+2 left out: cluster not whole at the start) |" in bench.table([row])
+
+
+def test_a_drill_that_stopped_before_its_fault_is_not_a_failed_recovery():
+    results = [run("switchover", "patroni", 4.7), run("switchover", "patroni", 6.8),
+               {"scenario": "switchover", "config": "patroni", "rep": 3, "error": "read-only", "rc": 1}]
+    (row,) = bench.summarise(results)
+    assert row["runs"] == 2 and row["failed"] == 0 and row["not_started"] == 1
+    assert row["median_s"] == 5.75
+    assert "| 2 (+1 stopped before the fault) |" in bench.table([row])
