@@ -335,6 +335,8 @@ def main(argv=None):
                    help="pg_rto presets to compare (default %(default)s)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help="fault kinds (default %(default)s)")
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario and configuration (default 3)")
+    p.add_argument("--rep-from", type=int, default=1,
+                   help="number of the first run in the labels, to add runs to an earlier result (default 1)")
     p.add_argument("--skip-cold", action="store_true",
                    help="keep the running sandbox: no cold deploy measured")
     p.add_argument("--skip-pgbench", action="store_true")
@@ -409,7 +411,7 @@ def main(argv=None):
             meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
             say(f"config {config} applied in {took} s (changed={changed})")
         for scenario in scenarios:
-            for rep in range(1, args.repeat + 1):
+            for rep in range(args.rep_from, args.rep_from + args.repeat):
                 results.append(drill(scenario, config, rep, hosts, secrets, out))
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.no_apply:
