@@ -4,7 +4,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: sandbox sandbox-clean test lint unit molecule image venv docker
+.PHONY: sandbox sandbox-clean test lint unit molecule image venv docker bench
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -43,3 +43,9 @@ molecule: venv docker
 	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
 
 test: lint unit molecule
+
+# Not part of `make test`: failover drills on the sandbox for the default,
+# fast and Patroni-stock configurations, a cold deploy, a re-run and pgbench
+# (tens of minutes). Options: make bench BENCH_ARGS="--repeat 5 --skip-cold".
+bench: venv docker
+	$(VENV)/bin/python tools/pgha_bench.py $(BENCH_ARGS)

@@ -46,9 +46,18 @@ RTO_PLANS = {
     },
 }
 
-# Patroni's stock defaults (documented in its settings reference); used as the
-# benchmark baseline, not offered as a preset.
-PATRONI_DEFAULTS = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+# Patroni's stock timings and the checks of the sample haproxy.cfg in Patroni's
+# repository (inter 3s, fall 3, rise 2; fastinter and downinter default to
+# inter). What a cluster gets when nothing is tuned: the benchmark's baseline.
+# Patroni's primary_stop_timeout default 0 means "no limit".
+RTO_PLANS["patroni"] = {
+    "ttl": 30, "loop_wait": 10, "retry_timeout": 10,
+    "primary_start_timeout": 300, "primary_stop_timeout": 0,
+    "haproxy": {"inter": "3s", "fastinter": "3s", "downinter": "3s", "rise": 2, "fall": 3},
+}
+
+# The values Patroni itself assumes for keys the DCS does not hold.
+PATRONI_DEFAULTS = {key: RTO_PLANS["patroni"][key] for key in ("ttl", "loop_wait", "retry_timeout")}
 
 
 def timing_errors(ttl, loop_wait, retry_timeout):

@@ -1,6 +1,8 @@
 """The drill's arithmetic (tools/pgha_drill.py): outage, recovery and warnings."""
 
 import importlib.util
+import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,240 @@ def test_commit_with_warning_is_not_acknowledged():
     result = drill.analyse(log, fault_at=10.0)
     assert result["acknowledged"] == 2
     assert result["warned_commits"] == 1
+
+
+# ---------------------------------------------------------------- recovery on the same server
+
+def test_same_server_recovery_needs_a_failure_first():
+    # A postmaster restarted in place: the writer fails, then the same server acknowledges again.
+    log = [ack(1, 9.0, OLD), ack(2, 9.9, OLD),
+           ack(3, 10.2, OLD),                      # still in flight when the kill landed
+           ("error", None, 10.4, 10.4, None, 0),
+           ("ack", 4, 13.0, 13.1, OLD, 0)]
+    result = drill.analyse(log, fault_at=10.0, new_server=False)
+    assert result["first_ack_after_fault"] == 13.1
+    assert result["write_outage_s"] == pytest.approx(13.1 - 10.2)
+    assert result["interrupted"] is True
+
+
+def test_no_failure_means_longest_silence_is_the_figure():
+    # etcd member lost: the writes go on; the longest gap after the fault is reported.
+    log = [ack(1, 9.9, OLD), ack(2, 10.1, OLD), ack(3, 10.9, OLD), ack(4, 11.0, OLD)]
+    result = drill.analyse(log, fault_at=10.0, new_server=False)
+    assert result["interrupted"] is False
+    assert result["write_outage_s"] == pytest.approx(0.8)
+
+
+def test_same_server_mode_waits_while_writers_still_fail():
+    log = [ack(1, 9.9, OLD), ("error", None, 10.5, 10.5, None, 0)]
+    result = drill.analyse(log, fault_at=10.0, new_server=False)
+    assert result["write_outage_s"] is None
+
+
+# ---------------------------------------------------------------- two writable primaries
+
+def test_clean_hand_over_has_no_overlap():
+    log = [ack(1, 1.0, OLD), ack(2, 5.0, OLD), ack(3, 6.0, NEW), ack(4, 9.0, NEW)]
+    assert drill.overlaps(drill.server_intervals(log)) == []
+
+
+def test_interleaved_acknowledgements_are_an_overlap():
+    log = [ack(1, 1.0, OLD), ack(2, 6.0, NEW), ack(3, 7.5, OLD), ack(4, 9.0, NEW)]
+    assert drill.overlaps(drill.server_intervals(log)) == [(OLD, NEW, 1.5)]
+
+
+def test_warned_and_failed_commits_do_not_make_an_overlap():
+    log = [ack(1, 1.0, OLD), ack(2, 6.0, NEW),
+           ("warned", 3, 7.0, 7.5, OLD, 0), ("error", None, 8, 8, None, 0)]
+    assert drill.overlaps(drill.server_intervals(log)) == []
+
+
+def test_rest_primary_spans_and_leader_change():
+    samples = [(9.0, "pg-1", "primary", "running", 1), (9.0, "pg-2", "replica", "streaming", 1),
+               (11.0, "pg-1", None, None, None), (30.0, "pg-2", "primary", "running", 2),
+               (30.2, "pg-2", "primary", "running", 2)]
+    assert drill.primary_runs(samples) == {"pg-1": [(9.0, 9.0)], "pg-2": [(30.0, 30.2)]}
+    assert drill.leader_change(samples, 10.0, "pg-1") == (30.0, "pg-2")
+
+
+def test_primary_stretches_end_at_any_other_answer():
+    # The old leader is primary, demoted while cut off, primary again much
+    # later; the new leader is primary in between: no overlap.
+    samples = [(0.0, "pg-1", "primary", "running", 1), (5.0, "pg-1", "primary", "running", 1),
+               (6.0, "pg-1", "demoted", "stopped", 1), (20.0, "pg-2", "primary", "running", 2),
+               (40.0, "pg-2", "primary", "running", 2), (41.0, "pg-2", None, None, None),
+               (50.0, "pg-1", "primary", "running", 3), (52.0, "pg-1", "primary", "running", 3)]
+    runs = drill.primary_runs(samples)
+    assert runs == {"pg-1": [(0.0, 5.0), (50.0, 52.0)], "pg-2": [(20.0, 40.0)]}
+    assert drill.run_overlaps(runs) == []
+    # A member still answering "primary, running" while the new one is up is an overlap.
+    samples.append((25.0, "pg-1", "primary", "running", 1))
+    samples.append((30.0, "pg-1", "primary", "running", 1))
+    samples.append((31.0, "pg-1", "demoted", "stopped", 1))
+    assert drill.run_overlaps(drill.primary_runs(samples)) == [("pg-1", "pg-2", 5.0)]
+
+
+def test_primary_stretches_need_a_running_state():
+    samples = [(1.0, "pg-1", "primary", "stopping", 1), (2.0, "pg-1", "primary", "running", 1)]
+    assert drill.primary_runs(samples) == {"pg-1": [(2.0, 2.0)]}
+
+
+def test_transitions_keep_only_changes():
+    samples = [(10.0, "pg-1", "primary", "running", 1), (10.2, "pg-1", "primary", "running", 1),
+               (10.4, "pg-1", None, None, None), (10.1, "pg-2", "replica", "streaming", 1)]
+    assert drill.transitions(samples, 10.0) == [[0.0, "pg-1", "primary", "running", 1],
+                                                [0.1, "pg-2", "replica", "streaming", 1],
+                                                [0.4, "pg-1", None, None, None]]
+
+
+def test_leader_back_in_place_counts_only_with_same_ok():
+    samples = [(10.5, "pg-1", "primary", "crashed", 1), (12.0, "pg-1", "primary", "running", 1)]
+    assert drill.leader_change(samples, 10.0, "pg-1") == (None, None)
+    assert drill.leader_change(samples, 10.0, "pg-1", same_ok=True) == (12.0, "pg-1")
+    # Never seen down: the old leader answering as before is not a recovery.
+    assert drill.leader_change(samples[1:], 10.0, "pg-1", same_ok=True) == (None, None)
+
+
+# ---------------------------------------------------------------- entry points and connections
+
+def test_routed_at_is_first_probe_on_the_new_primary_per_entry():
+    probes = [(9.0, 0, 0.004, OLD, False), (11.0, 0, None, None, None), (20.0, 0, 0.01, NEW, True),
+              (23.0, 0, 0.01, NEW, False), (21.0, 1, 0.01, "10.0.0.2", False)]
+    assert drill.routed_at(probes, 10.0, "10.0.0.2/32", 3) == [23.0, 21.0, None]
+
+
+def test_routed_after_an_in_place_restart_counts_from_the_failure():
+    probes = [(10.1, 0, 0.01, OLD, False), (10.5, 0, None, None, None), (14.0, 0, 0.01, OLD, False)]
+    assert drill.routed_at(probes, 10.0, OLD, 1) == [14.0]
+
+
+def test_connect_times_median_and_max_in_window():
+    probes = [(1.0, 0, 0.002, OLD, False), (2.0, 0, 0.004, OLD, False), (3.0, 0, None, None, None),
+              (4.0, 0, 0.010, OLD, False), (9.0, 0, 0.5, OLD, False)]
+    assert drill.connect_times(probes, 0, 5) == {"median_ms": 4.0, "max_ms": 10.0, "n": 3}
+    assert drill.connect_times(probes, 5, 6) is None
+
+
+def test_buckets_count_per_100_ms():
+    counts = drill.buckets([-0.95, -0.91, 0.05, 0.31, 7.0], -1.0, 0.4)
+    assert counts == [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+
+
+# ---------------------------------------------------------------- outputs
+
+def test_timeline_svg_draws_bars_and_marks():
+    marks = [("fault", 0.1, "#ff0000"), ("x", None, "#0")]
+    svg = drill.timeline_svg([("writes", "#111111", [0, 4, 2])], marks, 0.0, "crash <fast>")
+    root = ET.fromstring(svg)  # well-formed
+    assert root.tag.endswith("svg")
+    bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") == "#111111"]
+    assert len(bars) == 3  # two bars and the legend box; the empty bucket draws nothing
+    heights = sorted(float(b.get("height")) for b in bars if b.get("width") != "10")
+    assert heights[1] == pytest.approx(2 * heights[0])
+    assert "crash &lt;fast&gt;" in svg
+    assert svg.count('stroke-dasharray') == 1  # the mark without a time is left out
+
+
+def test_markdown_summary_lists_the_figures():
+    text = drill.markdown_summary({"label": "crash-fast-1", "fault_kind": "crash", "write_outage_s": 21.9,
+                                   "lost": 0, "routed_after_s": [22.1, None], "old_primaries": [OLD],
+                                   "new_primary": NEW})
+    assert "### crash-fast-1" in text
+    assert "| write outage | 21.9 s |" in text
+    assert "| entry points route to it | 22.1 s, — |" in text
+    assert "| acknowledged commits lost | 0 |" in text
+
+
+def test_inside_writer_lines_parse():
+    assert drill.parse_inside_line("ack 1000000001 5.0 5.1 10.0.0.1/32\n") == \
+        ("ack", 1000000001, 5.0, 5.1, "10.0.0.1/32", -1)
+    assert drill.parse_inside_line("error 0 5.0 5.0 -\n") == ("error", None, 5.0, 5.0, None, -1)
+    assert drill.parse_inside_line("Traceback (most recent call last):") is None
+
+
+# ---------------------------------------------------------------- faults and arguments
+
+MEMBERS = [{"name": "pg-test-1", "host": "10.210.0.11"}, {"name": "pg-test-2", "host": "10.210.0.12"},
+           {"name": "pg-test-3", "host": "10.210.0.13"}]
+
+
+def test_container_pattern_placeholders():
+    assert drill.container_for(MEMBERS[1], "pgha-sandbox-{seq}") == "pgha-sandbox-2"
+    assert drill.container_for(MEMBERS[1], "{name}.{host}") == "pg-test-2.10.210.0.12"
+
+
+def test_partition_cuts_peers_and_heals_the_same_routes():
+    inject, restore, targets = drill.fault_plan("partition", MEMBERS[0], MEMBERS, "c{seq}", "/d",
+                                                ["10.210.0.12", "10.210.0.13"])
+    assert targets == ["c1"]
+    assert inject[0][:2] == ["exec", "c1"] and inject[0][-2:] == ["10.210.0.12", "10.210.0.13"]
+    assert "blackhole" in inject[0][4] and "add" in inject[0][4]
+    assert "del" in restore[0][4] and restore[0][-2:] == inject[0][-2:]
+
+
+def test_etcd_quorum_loss_stops_a_majority_starting_with_the_leaders_node():
+    inject, restore, targets = drill.fault_plan("etcd-quorum-loss", MEMBERS[1], MEMBERS, "c{seq}", "/d", [])
+    assert targets == ["c2", "c1"]
+    assert [c[-1] for c in inject] == ["etcd", "etcd"] and [c[-2] for c in restore] == ["start", "start"]
+    _, _, one = drill.fault_plan("etcd-member-loss", MEMBERS[1], MEMBERS, "c{seq}", "/d", [])
+    assert one == ["c2"]
+
+
+def test_postmaster_kill_reads_the_pid_from_the_data_directory():
+    inject, restore, _ = drill.fault_plan("postmaster-kill", MEMBERS[0], MEMBERS, "c{seq}", "/var/lib/pg", [])
+    assert inject[0][-1] == "/var/lib/pg" and "postmaster.pid" in inject[0][4]
+    assert restore == []  # Patroni brings PostgreSQL back by itself
+
+
+def test_arguments_need_exactly_one_fault():
+    parser = drill.build_parser()
+    base = ["--dsn", "postgres://h/db", "--confirm-cluster", "pg-test"]
+    assert parser.parse_args(base + ["--fault-kind", "crash"]).fault_kind == "crash"
+    for bad in ([], ["--fault", "true", "--fault-kind", "crash"], ["--fault-kind", "meteor"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(base + bad)
+
+
+def test_default_rest_urls_come_from_the_entry_point_hosts():
+    dsns = ["postgres://u@10.0.0.2:5433/postgres", "host=10.0.0.3 port=5433", "postgres://u@10.0.0.2:5434/x"]
+    assert drill.default_api_urls(dsns, 8008) == ["http://10.0.0.2:8008", "http://10.0.0.3:8008"]
+
+
+def test_cluster_health_needs_every_member_and_a_sync_standby():
+    view = {"members": [{"name": "a", "role": "leader", "state": "running"},
+                        {"name": "b", "role": "sync_standby", "state": "streaming"},
+                        {"name": "c", "role": "replica", "state": "starting"}]}
+    assert not drill.cluster_healthy(view, 3, True)
+    view["members"][2]["state"] = "streaming"
+    assert drill.cluster_healthy(view, 3, True)
+    assert not drill.cluster_healthy(view, 4, True)
+    view["members"][1]["role"] = "replica"
+    assert not drill.cluster_healthy(view, 3, True)
+    assert drill.cluster_healthy(view, 3, False)
+
+
+def test_a_replica_must_stream_on_the_leaders_timeline():
+    # An old primary demoted in place says "running" on its old timeline before its rewind.
+    view = {"members": [{"name": "a", "role": "leader", "state": "running", "timeline": 15},
+                        {"name": "b", "role": "sync_standby", "state": "streaming", "timeline": 15},
+                        {"name": "c", "role": "replica", "state": "running", "timeline": 14}]}
+    assert not drill.cluster_healthy(view, 3, True)
+    view["members"][2]["state"] = "streaming"
+    assert not drill.cluster_healthy(view, 3, True)
+    view["members"][2]["timeline"] = 15
+    assert drill.cluster_healthy(view, 3, True)
+
+
+def test_etcd_leader_from_endpoint_status():
+    status = json.dumps([
+        {"Endpoint": "http://10.210.0.12:2379", "Status": {"header": {"member_id": 2}, "leader": 1}},
+        {"Endpoint": "http://10.210.0.11:2379", "Status": {"header": {"member_id": 1}, "leader": 1}}])
+    assert drill.etcd_leader_host(status) == "10.210.0.11"
+    assert drill.etcd_leader_host("not json") is None
+    assert drill.etcd_leader_host(json.dumps([{"Endpoint": "http://x:2379", "Status": {}}])) is None
+
+
+def test_wait_writable_needs_every_entry_point_on_a_primary():
+    answers = {"a": iter([True, True, True, True, True, True]), "b": iter([False, True, True, True])}
+    assert drill.wait_writable(["a", "b"], 5, check=lambda d: next(answers[d]))
+    assert not drill.wait_writable(["c"], 0, check=lambda d: False)

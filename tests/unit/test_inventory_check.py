@@ -289,7 +289,7 @@ def test_unknown_pg_rto_lists_the_choices():
     set_all(hostvars, "pg_rto", "turbo")
     error = only_error(hostvars, groups)
     assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_rto 'turbo' is not a known preset")
-    assert error.endswith("choose one of: fast, norm, safe, wide")
+    assert error.endswith("choose one of: fast, norm, patroni, safe, wide")
 
 
 def test_unknown_pg_rto_skips_the_timing_check():
@@ -310,6 +310,15 @@ def test_ttl_below_patroni_minimum():
                             "with patroni_ttl=19, patroni_loop_wait=1, patroni_retry_timeout=1")
     assert "ttl=19 is below Patroni's minimum of 20" in error
     assert "remove them to use the preset (ttl=30, loop_wait=5, retry_timeout=10)" in error
+
+
+def test_baseline_preset_is_accepted_and_its_overrides_checked():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "patroni")
+    assert errors_of(hostvars, groups) == []
+    set_all(hostvars, "patroni_ttl", 25)  # loop_wait 10 + 2 * retry_timeout 10 = 30
+    error = only_error(hostvars, groups)
+    assert "loop_wait + 2 * retry_timeout = 10 + 2 * 10 = 30 exceeds ttl=25" in error
 
 
 def test_override_is_merged_over_the_preset():
@@ -613,6 +622,16 @@ def test_patroni_defaults_are_valid():
     assert presets.timing_errors(**presets.PATRONI_DEFAULTS) == []
 
 
+def test_baseline_preset_is_patronis_stock_configuration():
+    # Patroni's documented defaults and the checks of its sample haproxy.cfg.
+    plan = presets.rto_plan("patroni")
+    assert (plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == (30, 10, 10)
+    assert (plan["primary_start_timeout"], plan["primary_stop_timeout"]) == (300, 0)
+    assert plan["haproxy"] == {"inter": "3s", "fastinter": "3s", "downinter": "3s", "rise": 2, "fall": 3}
+    assert presets.PATRONI_DEFAULTS == {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+    assert plan["crash_outage_bound"] == 30 + 2 * 10 + 5
+
+
 def test_default_rto_is_a_preset():
     assert presets.DEFAULT_RTO in presets.RTO_PLANS
 
@@ -646,7 +665,7 @@ def test_rto_plan_unknown_name_lists_choices():
     with pytest.raises(ValueError) as exc:
         presets.rto_plan("turbo")
     assert "'turbo'" in str(exc.value)
-    assert "choose one of: fast, norm, safe, wide" in str(exc.value)
+    assert "choose one of: fast, norm, patroni, safe, wide" in str(exc.value)
 
 
 def test_rto_plan_overrides_and_ignores_none():

@@ -34,7 +34,8 @@ CASES = {
                             "4 members tolerate 1 failure(s), no more than 3 would"]),
     "etcd-single-without-flag": (1, ["group etcd, host 10.99.0.1: has 1 member",
                                      "set etcd_allow_single_member: true on that host"]),
-    "unknown-pg-rto": (1, ["pg_rto 'turbo' is not a known preset; choose one of: fast, norm, safe, wide"]),
+    "unknown-pg-rto": (1, ["pg_rto 'turbo' is not a known preset; "
+                           "choose one of: fast, norm, patroni, safe, wide"]),
     "ttl-below-minimum": (2, ["pg_rto 'norm' with patroni_ttl=10 are invalid",
                               "ttl=10 is below Patroni's minimum of 20",
                               "5 + 2 * 10 = 25 exceeds ttl=10"]),

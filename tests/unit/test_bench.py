@@ -1,0 +1,160 @@
+"""The benchmark's bookkeeping (tools/pgha_bench.py): statistics, ratios and parsing."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("yaml")
+_spec = importlib.util.spec_from_file_location(
+    "pgha_bench", Path(__file__).resolve().parents[2] / "tools" / "pgha_bench.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def run(scenario, config, outage, lost=0, leader=None, **extra):
+    return {"scenario": scenario, "config": config, "write_outage_s": outage, "lost": lost,
+            "new_leader_after_s": leader, "fault_at": 0.0, **extra}
+
+
+def test_median_max_and_ratio_to_the_baseline():
+    results = [run("crash", "fast", 21.0), run("crash", "fast", 23.0), run("crash", "fast", 22.0),
+               run("crash", "patroni", 30.0), run("crash", "patroni", 36.0), run("crash", "patroni", 33.0)]
+    rows = {r["config"]: r for r in bench.summarise(results)}
+    assert rows["fast"]["median_s"] == 22.0 and rows["fast"]["max_s"] == 23.0
+    assert rows["fast"]["ratio"] == round(22.0 / 33.0, 2)
+    assert rows["patroni"]["ratio"] == 1.0
+
+
+def test_failed_runs_are_counted_not_averaged_and_losses_summed():
+    results = [run("partition", "fast", 20.0, lost=1), run("partition", "fast", None),
+               run("partition", "fast", 24.0, lost=2, warned_commits=3)]
+    (row,) = bench.summarise(results)
+    assert row["runs"] == 3 and row["failed"] == 1
+    assert row["median_s"] == 22.0
+    assert row["lost"] == 3 and row["warned"] == 3
+    assert row["ratio"] is None  # no baseline in this run
+
+
+def test_rows_follow_the_scenario_order():
+    results = [run("switchover", "fast", 2.0), run("crash", "fast", 22.0), run("crash", "norm", 30.0)]
+    assert [(r["scenario"], r["config"]) for r in bench.summarise(results)] == [
+        ("crash", "fast"), ("crash", "norm"), ("switchover", "fast")]
+
+
+def test_table_shows_missing_figures_as_dashes():
+    text = bench.table(bench.summarise([run("crash", "fast", None)]))
+    assert "| crash | fast | 1 (1 without recovery) | — | — | — |" in text
+
+
+def test_recap_changed_sums_only_the_recap():
+    out = ("TASK [x] changed=99\nPLAY RECAP ****\n"
+           "10.210.0.11 : ok=80 changed=2 unreachable=0 failed=0\n"
+           "10.210.0.12 : ok=70 changed=0 unreachable=0 failed=0\n"
+           "localhost : ok=3 changed=1 unreachable=0\n")
+    assert bench.recap_changed(out) == 3
+    assert bench.recap_changed("no recap") == 0
+
+
+def test_pgbench_tps_line():
+    out = "latency average = 3.1 ms\ntps = 1290.445 (without initial connection time)\n"
+    assert bench.pgbench_tps(out) == pytest.approx(1290.445)
+    assert bench.pgbench_tps("pgbench: error: connection refused") is None
+
+
+def test_routing_is_the_slowest_entry_point_and_missing_when_one_never_routed():
+    results = [run("crash", "fast", 21.0, routed_after_s=[21.5, 22.5]),
+               run("crash", "fast", 22.0, routed_after_s=[22.0, 23.5]),
+               run("crash", "fast", 23.0, routed_after_s=[24.0, None])]
+    (row,) = bench.summarise(results)
+    assert row["routed_median_s"] == 23.0  # median of 22.5 and 23.5; the third run never routed
+    assert bench.routed_s(results[2]) is None and bench.routed_s(run("crash", "fast", 1.0)) is None
+
+
+def test_two_primaries_column_counts_commit_and_rest_overlaps():
+    clean = bench.table(bench.summarise([run("crash", "fast", 21.0)]))
+    assert clean.rstrip().endswith("| none |")
+    both = bench.table(bench.summarise([run("crash", "fast", 21.0, overlap_pairs=[["a", "b", 0.3]],
+                                            rest_primary_overlaps=[["x", "y", 1.0], ["x", "z", 0.2]])]))
+    assert "| 1 by commits, 2 by REST |" in both
+
+
+def test_summarise_mode_reads_results_files_and_the_meta_beside_them(tmp_path, capsys):
+    import json
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "results.jsonl").write_text(json.dumps(run("crash", "fast", 21.0)) + "\n\n")
+    (second / "results.jsonl").write_text(json.dumps(run("crash", "fast", 25.0)) + "\n")
+    (first / "meta.json").write_text(json.dumps({
+        "pgbench": {"select-only": {"haproxy_tps": 90.0, "direct_tps": 100.0, "ratio": 0.9}},
+        "load_at_start": [10.0, 11.04, 12.0]}))
+    assert bench.main(["--summarise", str(first / "results.jsonl"), str(second / "results.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "| crash | fast | 2 | 23.0 s | 25.0 s |" in out
+    assert "- pgbench select-only: HAProxy 90.0 TPS, direct 100.0 TPS, ratio 0.9" in out
+    assert "- load at start: 10.0 / 11.0 / 12.0" in out
+
+
+def test_pgbench_ratio_is_the_median_of_paired_rounds():
+    # A load spike in round 2 slows both paths; the paired ratio does not move much.
+    fig = bench.compare_tps([200.0, 100.0, 210.0], [190.0, 92.0, 200.0])
+    assert fig["direct_tps"] == 200.0 and fig["haproxy_tps"] == 190.0
+    assert fig["ratio"] == round(190.0 / 200.0, 3) and fig["rounds"] == 3
+
+
+def test_pgbench_rounds_without_a_figure_are_left_out():
+    fig = bench.compare_tps([200.0, None], [180.0, 150.0])
+    assert fig["rounds"] == 1 and fig["ratio"] == 0.9
+    assert bench.compare_tps([None], [None])["ratio"] is None
+
+
+def test_report_without_drills_has_no_empty_table():
+    text = bench.report([], {"pgbench": {"select-only": bench.compare_tps([100.0], [95.0])}})
+    assert text == ("- pgbench select-only: HAProxy 95.0 TPS, direct 100.0 TPS, ratio 0.95 "
+                    "(1 paired rounds, median)\n")
+
+
+def test_median_run_names_the_drill_to_show():
+    results = [run("crash", "fast", outage, label=f"crash-fast-{i}")
+               for i, outage in enumerate((25.0, 21.0, 23.0, None), start=1)]
+    (row,) = bench.summarise(results)
+    assert row["median_run"] == "crash-fast-3"
+    (row,) = bench.summarise(results[:2])
+    assert row["median_run"] == "crash-fast-2"
+    (row,) = bench.summarise(results[3:])
+    assert row["median_run"] is None
+
+
+def test_dcs_mismatches_compare_the_timings_with_the_preset():
+    assert bench.dcs_mismatches({"ttl": 20, "loop_wait": 2, "retry_timeout": 5, "x": 1}, "fast") == []
+    assert bench.dcs_mismatches({"ttl": 30, "loop_wait": 10, "retry_timeout": 10}, "fast") == [
+        "ttl: 30 != 20", "loop_wait: 10 != 2", "retry_timeout: 10 != 5"]
+
+
+def test_no_apply_takes_one_known_configuration():
+    with pytest.raises(SystemExit):
+        bench.main(["--no-apply", "--configs", "fast,patroni"])
+    with pytest.raises(SystemExit):
+        bench.main(["--configs", "quick"])
+
+
+def test_runs_on_a_cluster_that_was_not_whole_are_left_out():
+    results = [run("partition", "fast", 22.0, label="p-1", healthy_at_start=True),
+               run("partition", "fast", 25.0, label="p-2"),
+               run("partition", "fast", 40.0, label="p-3", healthy_at_start=False, lost=5),
+               run("partition", "fast", 21.0, label="p-4")]
+    (row,) = bench.summarise(results, exclude=("p-2",))
+    assert row["runs"] == 2 and row["not_whole"] == 2
+    assert row["median_s"] == 21.5 and row["max_s"] == 22.0
+    assert row["lost"] == 5  # a loss counts whatever the state at the start
+    assert "| 2 (+2 left out: cluster not whole at the start) |" in bench.table([row])
+
+
+def test_a_drill_that_stopped_before_its_fault_is_not_a_failed_recovery():
+    results = [run("switchover", "patroni", 4.7), run("switchover", "patroni", 6.8),
+               {"scenario": "switchover", "config": "patroni", "rep": 3, "error": "read-only", "rc": 1}]
+    (row,) = bench.summarise(results)
+    assert row["runs"] == 2 and row["failed"] == 0 and row["not_started"] == 1
+    assert row["median_s"] == 5.75
+    assert "| 2 (+1 stopped before the fault) |" in bench.table([row])

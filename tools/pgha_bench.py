@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""`make bench`: failover drills on the sandbox for several timing configurations, side by side.
+
+For every configuration (a pg_rto preset, applied to the live sandbox with
+playbooks/pgsql.yml -e pg_rto=NAME) every scenario runs --repeat times through
+tools/pgha_drill.py; the table gives per scenario the median and max write
+outage, the ratio of the median to the baseline's, and the acknowledged
+commits lost. Also measured in the same run: a cold `make sandbox` deploy, the
+duration and changed count of a deploy re-run, and pgbench TPS through HAProxy
+against direct connections to the primary.
+
+Results go to --out (default bench-results/<UTC time>/): results.jsonl (one
+drill per line, appended as it finishes), one JSON/Markdown/SVG per drill and
+summary.md. The sandbox is left on the inventory's own preset (with --no-apply, as it was).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "module_utils"))
+import presets  # noqa: E402 - the collection's own preset table, not an installed package
+
+ROOT = Path(__file__).resolve().parents[1]
+INVENTORY = ROOT / "inventories" / "sandbox"
+CLUSTER = "pg-test"
+SCENARIOS = ("crash", "partition", "switchover", "postmaster-kill", "patroni-stop",
+             "etcd-member-loss", "etcd-quorum-loss")
+# norm is the collection's default preset (presets.DEFAULT_RTO), fast the
+# sandbox's, patroni Patroni's stock timings: the baseline.
+CONFIGS = ("norm", "fast", "patroni")
+BASELINE = "patroni"
+
+
+def say(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def recap_changed(output):
+    """Sum of changed= over the PLAY RECAP lines of an ansible-playbook run."""
+    recap = output.split("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", recap))
+
+
+def pgbench_tps(output):
+    """TPS figure from pgbench's report (the line 'tps = N (without initial connection time)')."""
+    m = re.search(r"^tps = ([0-9.]+)", output, re.M)
+    return float(m.group(1)) if m else None
+
+
+def routed_s(result):
+    """When the last entry point routed to the new primary (max of routed_after_s); None if one never did."""
+    routed = result.get("routed_after_s") or []
+    if not routed or any(t is None for t in routed):
+        return None
+    return max(routed)
+
+
+def summarise(results, baseline=BASELINE, exclude=()):
+    """Rows per (scenario, config): runs, median/max outage, ratio to the baseline's median, lost.
+
+    A drill that never saw writes resume has no outage figure; it is counted
+    in `failed` and left out of the statistics. A drill that started on a
+    cluster that was not whole (healthy_at_start false, or its label in
+    `exclude`) measured something else: it is counted in `not_whole` and left
+    out of the timings; its lost commits and overlaps still count. A drill
+    that stopped before injecting its fault is counted in `not_started` only.
+    """
+    groups, every, not_whole, not_started = {}, {}, {}, {}
+    for r in results:
+        key = (r["scenario"], r["config"])
+        groups.setdefault(key, [])
+        every.setdefault(key, []).append(r)
+        if "fault_at" not in r:  # the drill stopped before its fault (its error is in the result)
+            not_started[key] = not_started.get(key, 0) + 1
+        elif r.get("healthy_at_start") is False or r.get("label") in exclude:
+            not_whole[key] = not_whole.get(key, 0) + 1
+        else:
+            groups[key].append(r)
+    medians = {}
+    rows = []
+    for (scenario, config), runs in groups.items():
+        outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
+        leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
+        routed = [t for t in (routed_s(r) for r in runs) if t is not None]
+        all_runs = every[(scenario, config)]
+        ranked = sorted((r for r in runs if r.get("write_outage_s") is not None),
+                        key=lambda r: r["write_outage_s"])
+        row = {
+            "scenario": scenario, "config": config, "runs": len(runs),
+            "not_whole": not_whole.get((scenario, config), 0),
+            "not_started": not_started.get((scenario, config), 0),
+            # the run a timeline should show: the median one (the lower of the two middle ones)
+            "median_run": ranked[(len(ranked) - 1) // 2].get("label") if ranked else None,
+            "failed": len(runs) - len(outages),
+            "median_s": round(statistics.median(outages), 2) if outages else None,
+            "max_s": round(max(outages), 2) if outages else None,
+            "new_leader_median_s": round(statistics.median(leaders), 2) if leaders else None,
+            "routed_median_s": round(statistics.median(routed), 2) if routed else None,
+            "lost": sum(r.get("lost") or 0 for r in all_runs),
+            "warned": sum(r.get("warned_commits") or 0 for r in all_runs),
+            "overlaps": sum(len(r.get("overlap_pairs") or []) for r in all_runs),
+            "rest_overlaps": sum(len(r.get("rest_primary_overlaps") or []) for r in all_runs),
+            "inside_acks": sum(r.get("inside_acks_after_fault") or 0 for r in all_runs),
+        }
+        medians[(scenario, config)] = row["median_s"]
+        rows.append(row)
+    for row in rows:
+        base = medians.get((row["scenario"], baseline))
+        row["ratio"] = round(row["median_s"] / base, 2) if base and row["median_s"] is not None else None
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    rows.sort(key=lambda r: (order.get(r["scenario"], 99), r["config"]))
+    return rows
+
+
+def table(rows):
+    """The summary rows as a Markdown table."""
+    def f(v, unit=""):
+        return "—" if v is None else f"{v}{unit}"
+    out = ["| scenario | config | runs | median outage | max outage | ratio to baseline "
+           "| new leader (median) | routed (median) | lost | warned | two primaries |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
+        if r.get("not_whole"):
+            runs += f" (+{r['not_whole']} left out: cluster not whole at the start)"
+        if r.get("not_started"):
+            runs += f" (+{r['not_started']} stopped before the fault)"
+        two = ("none" if not (r["overlaps"] or r.get("rest_overlaps"))
+               else f"{r['overlaps']} by commits, {r.get('rest_overlaps', 0)} by REST")
+        out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "
+                   f"| {f(r['max_s'], ' s')} | {f(r['ratio'], '×')} | {f(r['new_leader_median_s'], ' s')} "
+                   f"| {f(r.get('routed_median_s'), ' s')} | {r['lost']} | {r['warned']} | {two} |")
+    return "\n".join(out) + "\n"
+
+
+def dcs_mismatches(dcs_config, preset):
+    """Timing keys where Patroni's dynamic configuration differs from a preset: ["key: dcs != preset"]."""
+    plan = presets.RTO_PLANS[preset]
+    return [f"{key}: {dcs_config.get(key)} != {plan[key]}" for key in ("ttl", "loop_wait", "retry_timeout")
+            if dcs_config.get(key) != plan[key]]
+
+
+def report(results, meta=None, exclude=()):
+    """The Markdown summary: the table, then deploy timings and pgbench figures from meta."""
+    meta = meta or {}
+    extra = []
+    for key, label in (("cold_sandbox_s", "cold `make sandbox`"), ("rerun_s", "deploy re-run")):
+        if key in meta:
+            extra.append(f"- {label}: {meta[key]} s" + (f", changed={meta['rerun_changed']}"
+                                                        if key == "rerun_s" else ""))
+    for mode, fig in (meta.get("pgbench") or {}).items():
+        rounds = f" ({fig['rounds']} paired rounds, median)" if "rounds" in fig else ""
+        extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
+                     f"ratio {fig['ratio']}{rounds}")
+    for key in ("load_at_start", "load_at_end"):
+        if meta.get(key):
+            extra.append(f"- {key.replace('_', ' ')}: " + " / ".join(f"{v:.1f}" for v in meta[key]))
+    text = table(summarise(results, exclude=exclude)) if results else ""
+    return text + ("\n" if text and extra else "") + ("\n".join(extra) + "\n" if extra else "")
+
+
+def read_results(paths):
+    """Drill results from results.jsonl files, and the meta.json found beside the first one."""
+    results, meta = [], {}
+    for path in map(Path, paths):
+        with open(path) as fh:
+            results += [json.loads(line) for line in fh if line.strip()]
+        if not meta and (path.parent / "meta.json").exists():
+            meta = json.loads((path.parent / "meta.json").read_text())
+    return results, meta
+
+
+# ---------------------------------------------------------------- the sandbox
+
+def sandbox_vars():
+    with open(INVENTORY / "group_vars" / "all.yml") as fh:
+        common = yaml.safe_load(fh)
+    with open(INVENTORY / "hosts.yml") as fh:
+        hosts = yaml.safe_load(fh)["all"]["children"][CLUSTER]["hosts"]
+    return common, sorted(hosts)
+
+
+def run(argv, **kw):
+    started = time.time()
+    res = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, **kw)
+    return res, round(time.time() - started, 1)
+
+
+def playbook(name, *extra):
+    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    res, took = run([ansible_playbook, "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *extra])
+    if res.returncode != 0:
+        tail = "\n".join((res.stdout + res.stderr).splitlines()[-30:])
+        raise SystemExit(f"{name} {' '.join(extra)} failed after {took} s:\n{tail}")
+    return took, recap_changed(res.stdout)
+
+
+def rest_first(hosts, path):
+    """GET a Patroni REST path from the first member that answers; None if none does."""
+    for h in hosts:
+        try:
+            with urllib.request.urlopen(f"http://{h}:8008{path}", timeout=2) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            continue
+    return None
+
+
+def cluster(hosts):
+    return rest_first(hosts, "/cluster")
+
+
+def rest_config(hosts):
+    """Patroni's dynamic configuration (GET /config)."""
+    config = rest_first(hosts, "/config")
+    if config is None:
+        raise SystemExit(f"no Patroni REST API answered on {hosts}")
+    return config
+
+
+def wait_healthy(hosts, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        view = cluster(hosts) or {}
+        members = view.get("members", [])
+        leader_up = any(m["role"] == "leader" and m["state"] == "running" for m in members)
+        if (len(members) == len(hosts) and leader_up
+                and all(m["state"] in ("running", "streaming") for m in members)
+                and any(m["role"] == "sync_standby" for m in members)):
+            return view
+        time.sleep(2)
+    raise SystemExit(f"the sandbox was not healthy within {timeout} s: {view}")
+
+
+def pgbench(host, port, password, seconds, select_only):
+    env = dict(os.environ, PGPASSWORD=password)
+    argv = ["pgbench", "-h", host, "-p", str(port), "-U", "dbadmin", "-c", "4", "-j", "2", "-T", str(seconds),
+            "-n"] + (["-S"] if select_only else []) + ["pgha_bench"]
+    res = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return pgbench_tps(res.stdout)
+
+
+def compare_tps(direct, proxied):
+    """Paired pgbench rounds -> medians and the median of the per-round HAProxy/direct ratios.
+
+    Each round ran both paths back to back, so a round's ratio sees the same
+    background load on both sides; the median of those ratios is less
+    sensitive to a load that drifts between rounds than a ratio of means.
+    Rounds where either run gave no figure are left out.
+    """
+    pairs = [(d, h) for d, h in zip(direct, proxied) if d and h]
+    if not pairs:
+        return {"direct_tps": None, "haproxy_tps": None, "ratio": None, "rounds": 0,
+                "runs": {"direct": direct, "haproxy": proxied}}
+    return {"direct_tps": round(statistics.median(d for d, _ in pairs), 1),
+            "haproxy_tps": round(statistics.median(h for _, h in pairs), 1),
+            "ratio": round(statistics.median(h / d for d, h in pairs), 3),
+            "rounds": len(pairs), "runs": {"direct": direct, "haproxy": proxied}}
+
+
+def bench_tps(leader, password, seconds, rounds=3):
+    """pgbench through the leader's HAProxy (5433) and direct (5432), in paired rounds, same run."""
+    env = dict(os.environ, PGPASSWORD=password)
+    base = ["-h", leader, "-U", "dbadmin"]
+    psql = ["psql", *base, "-p", "5432", "-d", "postgres", "-qc"]
+    subprocess.run(psql + ["DROP DATABASE IF EXISTS pgha_bench"], env=env, check=True, capture_output=True)
+    subprocess.run(psql + ["CREATE DATABASE pgha_bench"], env=env, check=True, capture_output=True)
+    subprocess.run(["pgbench", *base, "-p", "5432", "-i", "-s", "5", "-q", "pgha_bench"], env=env, check=True,
+                   capture_output=True)
+    out = {}
+    for mode, select_only in (("read-write (TPC-B-like)", False), ("select-only", True)):
+        direct, proxied = [], []
+        for i in range(rounds):  # the order flips every round, so that neither path always goes first
+            first, second = (5432, 5433) if i % 2 == 0 else (5433, 5432)
+            tps = {port: pgbench(leader, port, password, seconds, select_only) for port in (first, second)}
+            direct.append(tps[5432])
+            proxied.append(tps[5433])
+        out[mode] = compare_tps(direct, proxied)
+    subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True)
+    return out
+
+
+def drill(scenario, config, rep, hosts, secrets, out):
+    view = wait_healthy(hosts)
+    leader = next(m for m in view["members"] if m["role"] == "leader")
+    # Clients outside the fault: the other nodes' HAProxy (the leader's own is
+    # the isolated side's entry point in a partition, and dies with it in a crash).
+    dsns = [f"--dsn=postgres://dbadmin@{m['host']}:5433/postgres" for m in view["members"]
+            if m["name"] != leader["name"]]
+    label = f"{scenario}-{config}-{rep}"
+    env = dict(os.environ, PGPASSWORD=secrets["pg_admin_password"],
+               PGHA_PATRONI_AUTH=f"patroni:{secrets['patroni_rest_password']}")
+    argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
+            "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"), *dsns]
+    if scenario.startswith("etcd"):
+        argv += ["--hold", "30"]
+    started = time.time()
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    try:
+        result = json.loads(res.stdout)
+    except ValueError:
+        result = {"error": (res.stderr or res.stdout)[-2000:]}
+    result.pop("timeline", None)
+    result.update({"scenario": scenario, "config": config, "rep": rep, "leader_before": leader["name"],
+                   "drill_s": round(time.time() - started, 1), "rc": res.returncode})
+    with open(out / "results.jsonl", "a") as fh:
+        fh.write(json.dumps(result, sort_keys=True) + "\n")
+    say(f"{label}: outage {result.get('write_outage_s')} s, "
+        f"new leader after {result.get('new_leader_after_s')} s, lost {result.get('lost')}, "
+        f"warned {result.get('warned_commits')}, rc {res.returncode}")
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="pg_rto presets to compare (default %(default)s)")
+    p.add_argument("--scenarios", default=",".join(SCENARIOS), help="fault kinds (default %(default)s)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per scenario and configuration (default 3)")
+    p.add_argument("--rep-from", type=int, default=1,
+                   help="number of the first run in the labels, to add runs to an earlier result (default 1)")
+    p.add_argument("--skip-cold", action="store_true",
+                   help="keep the running sandbox: no cold deploy measured")
+    p.add_argument("--skip-pgbench", action="store_true")
+    p.add_argument("--pgbench-seconds", type=int, default=15)
+    p.add_argument("--pgbench-rounds", type=int, default=3,
+                   help="paired rounds (direct and HAProxy back to back) per workload (default 3)")
+    p.add_argument("--no-apply", action="store_true",
+                   help="the sandbox already runs the one configuration named by --configs (checked "
+                        "against Patroni's dynamic configuration): no playbook run before or after")
+    p.add_argument("--pgbench-only", action="store_true",
+                   help="measure pgbench only: no configuration change, no drill")
+    p.add_argument("--out", help="result directory (default bench-results/<UTC time>)")
+    p.add_argument("--summarise", nargs="+", metavar="RESULTS_JSONL",
+                   help="print the summary of earlier results.jsonl files and exit (no drill is run)")
+    p.add_argument("--exclude", action="append", default=[], metavar="LABEL",
+                   help="with --summarise: a drill known to have started on a cluster that was not whole")
+    args = p.parse_args(argv)
+    if args.summarise:
+        print(report(*read_results(args.summarise), exclude=args.exclude), end="")
+        return 0
+    configs, scenarios = args.configs.split(","), args.scenarios.split(",")
+    for s in scenarios:
+        if s not in SCENARIOS:
+            p.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    for c in configs:
+        if c not in presets.RTO_PLANS:
+            p.error(f"unknown configuration {c!r}; choose from {', '.join(presets.RTO_PLANS)}")
+    if args.no_apply and len(configs) != 1:
+        p.error("--no-apply takes exactly one configuration: the one the sandbox runs")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or ROOT / "bench-results" / stamp)
+    out.mkdir(parents=True, exist_ok=True)
+    secrets, hosts = sandbox_vars()
+    meta = {"started": stamp, "cpus": os.cpu_count(), "kernel": os.uname().release,
+            "load_at_start": os.getloadavg()}
+
+    if not args.skip_cold:
+        say("cold deploy: sandbox-clean, then scripts/sandbox.sh")
+        run(["./scripts/sandbox-clean.sh"])
+        res, took = run(["./scripts/sandbox.sh"])
+        if res.returncode != 0:
+            raise SystemExit("scripts/sandbox.sh failed:\n" + "\n".join(res.stdout.splitlines()[-30:]))
+        meta["cold_sandbox_s"] = took
+        say(f"cold sandbox in {took} s; deploy re-run")
+        meta["rerun_s"], meta["rerun_changed"] = playbook("deploy.yml")
+        say(f"re-run {meta['rerun_s']} s, changed={meta['rerun_changed']}")
+    wait_healthy(hosts)
+
+    if not args.skip_pgbench and shutil.which("pgbench"):
+        leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
+        say(f"pgbench through HAProxy and direct on {leader['host']}")
+        meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds,
+                                    args.pgbench_rounds)
+        meta["pgbench_settings"] = {"seconds": args.pgbench_seconds, "rounds": args.pgbench_rounds,
+                                    "clients": 4, "threads": 2, "scale": 5, "load_after": os.getloadavg()}
+        say(json.dumps(meta["pgbench"]))
+    if args.pgbench_only:
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (out / "summary.md").write_text(report([], meta))
+        print(report([], meta), end="")
+        return 0
+
+    results = []
+    for config in configs:
+        if args.no_apply:
+            wrong = dcs_mismatches(rest_config(hosts), config)
+            if wrong:
+                raise SystemExit(f"the sandbox does not run {config}: {', '.join(wrong)}")
+            meta.setdefault("apply_config", {})[config] = "not applied (--no-apply), DCS checked"
+        else:
+            took, changed = playbook("pgsql.yml", "-e", f"pg_rto={config}")
+            meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
+            say(f"config {config} applied in {took} s (changed={changed})")
+        for scenario in scenarios:
+            for rep in range(args.rep_from, args.rep_from + args.repeat):
+                results.append(drill(scenario, config, rep, hosts, secrets, out))
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if not args.no_apply:
+        playbook("pgsql.yml")  # back to the inventory's own preset
+    meta["load_at_end"] = os.getloadavg()
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    summary = report(results, meta)
+    (out / "summary.md").write_text(summary)
+    print(summary)
+    print(f"results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
