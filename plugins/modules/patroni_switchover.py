@@ -242,7 +242,8 @@ def settled(cluster, candidate, followers):
     return True
 
 
-def wait_settled(client, candidate, followers, timeout):
+def wait_settled(client, candidate, followers, timeout, waited=None):
+    """Poll until settled() or `timeout` seconds; the message names `waited` (the user's wait_timeout)."""
     deadline = time.time() + timeout
     last, last_error = None, None
     while True:
@@ -255,8 +256,8 @@ def wait_settled(client, candidate, followers, timeout):
         if time.time() >= deadline:
             seen = describe_members(last) if last else f"no answer ({last_error})"
             waited_for = ", ".join(followers) or "no other member"
-            raise PatroniError(f"timed out after {timeout:.0f}s waiting for {candidate} to lead and "
-                               f"{waited_for} to stream; last seen: {seen}")
+            raise PatroniError(f"timed out after {waited or timeout:.0f}s waiting for {candidate} to lead "
+                               f"and {waited_for} to stream; last seen: {seen}")
         time.sleep(POLL_INTERVAL)
 
 
@@ -292,7 +293,7 @@ def run(module, client):
         result["members"] = summarize_members(client.cluster())
         return result
     remaining = max(1, p["wait_timeout"] - (time.time() - started))
-    final = wait_settled(client, candidate, followers, remaining)
+    final = wait_settled(client, candidate, followers, remaining, waited=p["wait_timeout"])
     result.update(members=summarize_members(final), elapsed=round(time.time() - started, 1),
                   msg=f"{msg} done; {candidate} leads")
     return result
