@@ -275,10 +275,10 @@ def remove_target(aws, arn, ip, port, check_mode=False):
 
 def _apply_targets(aws, arn, current, to_add, to_remove, check_mode):
     # Removals first: the primary group must never hold two targets.
-    for operation, pairs in (("deregister_targets", to_remove), ("register_targets", to_add)):
-        if pairs and not check_mode:
-            targets = [{"Id": ip, "Port": p} for ip, p in pairs]
-            aws.call("elbv2", operation, TargetGroupArn=arn, Targets=targets)
+    if to_remove and not check_mode:
+        _deregister(aws, arn, to_remove)
+    if to_add and not check_mode:
+        aws.call("elbv2", "register_targets", TargetGroupArn=arn, Targets=_target_list(to_add))
     after = sorted((set(current) - set(to_remove)) | set(to_add))
     return dict(
         changed=bool(to_add or to_remove),
@@ -287,6 +287,29 @@ def _apply_targets(aws, arn, current, to_add, to_remove, check_mode):
         added=_targets(to_add),
         removed=_targets(to_remove),
     )
+
+
+def _deregister(aws, arn, pairs):
+    """Deregister `pairs`; a target that left meanwhile is no error.
+
+    In a switchover the old primary's demotion callback and the new primary's
+    promotion callback both deregister the old primary, at nearly the same
+    moment; AWS refuses the second call with InvalidTarget. The group is then
+    read again and only what is still registered is deregistered, so the
+    promotion goes on to register the new leader instead of failing.
+    """
+    try:
+        aws.call("elbv2", "deregister_targets", TargetGroupArn=arn, Targets=_target_list(pairs))
+    except AwsError as e:
+        if e.code != "InvalidTarget":
+            raise
+        still = [t for t in registered_targets(aws, arn) if t in set(pairs)]
+        if still:
+            aws.call("elbv2", "deregister_targets", TargetGroupArn=arn, Targets=_target_list(still))
+
+
+def _target_list(pairs):
+    return [{"Id": ip, "Port": p} for ip, p in pairs]
 
 
 def _targets(pairs):

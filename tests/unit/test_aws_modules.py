@@ -214,6 +214,26 @@ def test_primary_group_holds_the_leader_only_and_follows_a_failover(conn, vpc, b
     assert registered(boto, arn) == ["10.0.2.11:5432"]
 
 
+def test_promotion_survives_the_old_primary_leaving_at_the_same_moment(conn, vpc, boto):
+    """Switchover race: the demoted node deregisters itself between our read and our deregister call."""
+    arn = make_group(conn, vpc, "pg-test-primary", "primary")
+    boto("elbv2").register_targets(TargetGroupArn=arn, Targets=[{"Id": IPS["pg-1"], "Port": 5432}])
+    aws = awslib.Aws(conn)
+    real_call = aws.call
+    raced = []
+
+    def call(service, operation, **kwargs):
+        if operation == "deregister_targets" and not raced:
+            raced.append(True)  # the old primary's own callback wins the race
+            boto("elbv2").deregister_targets(TargetGroupArn=arn, Targets=[{"Id": IPS["pg-1"], "Port": 5432}])
+        return real_call(service, operation, **kwargs)
+
+    aws.call = call
+    result = awslib.sync_targets(aws, arn, [IPS["pg-2"]], 5432, "primary")
+    assert raced and result["changed"] is True
+    assert registered(boto, arn) == ["10.0.2.11:5432"]
+
+
 def test_primary_group_check_mode_changes_nothing(conn, vpc, boto):
     arn = make_group(conn, vpc, "pg-test-primary", "primary")
     run_module(nlb_targets, targets_args(conn, arn, members=members("pg-1")))
