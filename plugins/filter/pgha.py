@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgha.cloud.plugins.module_utils import cluster, inventory_check, presets
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster, entrypoints, inventory_check, presets
 
 
 def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
@@ -49,4 +49,5 @@ class FilterModule(object):
             "hba_rules": cluster.hba_rules,
             "config_patch": cluster.config_patch,
             "member_line": cluster.member_line,
+            "patroni_callbacks": entrypoints.patroni_callbacks,
         }

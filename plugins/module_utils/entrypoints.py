@@ -30,6 +30,11 @@ REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
 REPLICA_STATES = ("streaming", "running")
 DEFAULT_REPLICA_MAX_LAG = 1048576
 DEFAULT_TTL = 5
+# Entry points that follow a role change through Patroni's callbacks, and the
+# command Patroni runs for them (installed by the entrypoint_aws role).
+CALLBACK_ENTRYPOINTS = ("nlb", "route53")
+CALLBACK_COMMAND = "/usr/local/sbin/pgha-entrypoint-callback"
+CALLBACK_ACTIONS = ("on_role_change", "on_stop")
 
 
 class EntrypointError(Exception):
@@ -38,6 +43,13 @@ class EntrypointError(Exception):
     def __init__(self, message):
         super().__init__(message)
         self.message = message
+
+
+def patroni_callbacks(entrypoints):
+    """Patroni `postgresql.callbacks` for a cluster's pg_entrypoints: the AWS ones need the script."""
+    if not set(entrypoints or ()) & set(CALLBACK_ENTRYPOINTS):
+        return {}
+    return {action: CALLBACK_COMMAND for action in CALLBACK_ACTIONS}
 
 
 def _members(cluster):

@@ -25,7 +25,7 @@ PG_ROLES = ("primary", "replica")
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
 # silently ignored, so nobody believes an NLB follows the primary when none does.
-IMPLEMENTED_ENTRYPOINTS = ("haproxy",)
+IMPLEMENTED_ENTRYPOINTS = ("haproxy", "nlb", "route53")
 PASSWORD_VARS = (
     "pg_superuser_password",
     "pg_replication_password",
@@ -351,6 +351,54 @@ def _entrypoint_errors(hostvars, cluster, members):
     return errors
 
 
+def _aws_errors(hostvars, cluster, members):
+    """What the nlb and route53 entry points need, read the way the entrypoint_aws role reads it."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_entrypoints"):
+        wanted = set(value) & {"nlb", "route53"} if isinstance(value, (list, tuple)) else set()
+        if wanted:
+            errors.extend(_aws_cluster_errors(hostvars, _where(cluster, hosts), hosts, wanted))
+    return errors
+
+
+def _aws_cluster_errors(hostvars, where, hosts, wanted):
+    errors = []
+
+    def everywhere(*names):
+        return all(not _is_blank(_get(hostvars, host, name)) for host in hosts for name in names)
+
+    def nowhere(name):
+        return all(_is_blank(_get(hostvars, host, name)) for host in hosts)
+
+    if nowhere("entrypoint_aws_region") and nowhere("entrypoint_aws_endpoint_url"):
+        errors.append(f"{where}: pg_entrypoints has {', '.join(sorted(wanted))} but entrypoint_aws_region is "
+                      "not set; set the AWS region of the cluster (or entrypoint_aws_endpoint_url)")
+    if any(_is_blank(_get(hostvars, host, "entrypoint_aws_access_key"))
+           != _is_blank(_get(hostvars, host, "entrypoint_aws_secret_key")) for host in hosts):
+        errors.append(f"{where}: set entrypoint_aws_access_key and entrypoint_aws_secret_key together, "
+                      "or neither (the nodes then use their instance role)")
+    arns = ("entrypoint_aws_primary_target_group_arn", "entrypoint_aws_replica_target_group_arn")
+    if "nlb" in wanted and not everywhere(*arns):
+        if not everywhere("entrypoint_aws_vpc_id"):
+            errors.append(f"{where}: pg_entrypoints has nlb but entrypoint_aws_vpc_id is not set; set the "
+                          "VPC of the nodes (or give both entrypoint_aws_primary_target_group_arn and "
+                          "entrypoint_aws_replica_target_group_arn of target groups you made)")
+        subnets = [_get(hostvars, host, "entrypoint_aws_subnets") for host in hosts]
+        if not all(isinstance(item, (list, tuple)) and len(item) >= 2 for item in subnets):
+            errors.append(f"{where}: pg_entrypoints has nlb but entrypoint_aws_subnets is not a list "
+                          "of two or more subnet IDs; list one subnet per Availability Zone of the nodes")
+    if "route53" in wanted:
+        if not everywhere("entrypoint_aws_zone_id"):
+            errors.append(f"{where}: pg_entrypoints has route53 but entrypoint_aws_zone_id is not set; "
+                          "set the id of the hosted zone that holds <cluster>-primary and <cluster>-replica")
+        if not everywhere("entrypoint_aws_zone_name") and not everywhere(
+                "entrypoint_aws_primary_name", "entrypoint_aws_replica_name"):
+            errors.append(f"{where}: pg_entrypoints has route53 but entrypoint_aws_zone_name is not set; "
+                          "set the zone's name (or both entrypoint_aws_primary_name and "
+                          "entrypoint_aws_replica_name)")
+    return errors
+
+
 def _password_errors(hostvars, cluster, members):
     # Only ever test for presence: a password value must never reach a message.
     errors = []
@@ -420,7 +468,7 @@ def inventory_errors(hostvars, groups):
         members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
         errors.extend(_name_errors(cluster, members))
         for check in (_seq_errors, _role_errors, _agreement_errors, _rto_errors,
-                      _rpo_errors, _entrypoint_errors, _password_errors):
+                      _rpo_errors, _entrypoint_errors, _aws_errors, _password_errors):
             errors.extend(check(hostvars, cluster, members))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     return errors

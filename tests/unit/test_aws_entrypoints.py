@@ -159,3 +159,15 @@ def test_a_simple_record_is_replaced_by_multivalue_sets():
     changes = ep.record_changes(current, want)
     assert [c["Action"] for c in changes] == ["DELETE", "UPSERT"]
     assert changes[0]["ResourceRecordSet"] == current[0]
+
+
+@pytest.mark.parametrize("wanted, expected", [
+    (["haproxy"], {}),
+    ([], {}),
+    (None, {}),
+    (["haproxy", "vip"], {}),
+    (["nlb"], {"on_role_change": ep.CALLBACK_COMMAND, "on_stop": ep.CALLBACK_COMMAND}),
+    (["route53"], {"on_role_change": ep.CALLBACK_COMMAND, "on_stop": ep.CALLBACK_COMMAND}),
+])
+def test_patroni_calls_the_script_only_for_the_aws_entrypoints(wanted, expected):
+    assert ep.patroni_callbacks(wanted) == expected

@@ -435,10 +435,72 @@ def test_implemented_entrypoints_are_accepted():
 
 def test_planned_entrypoints_are_refused_not_ignored():
     hostvars, groups = valid_inventory()
-    set_all(hostvars, "pg_entrypoints", ["haproxy", "nlb", "route53", "vip"])
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "vip"])
     error = only_error(hostvars, groups)
-    assert "pg_entrypoints item(s) 'nlb', 'route53', 'vip' are not implemented in this version" in error
-    assert "use haproxy for now" in error
+    assert "pg_entrypoints item(s) 'vip' are not implemented in this version" in error
+    assert "use haproxy, nlb, route53 for now" in error
+
+
+AWS_VARS = {
+    "entrypoint_aws_region": "eu-west-1",
+    "entrypoint_aws_vpc_id": "vpc-0abc",
+    "entrypoint_aws_subnets": ["subnet-a", "subnet-b", "subnet-c"],
+    "entrypoint_aws_zone_id": "Z0123",
+    "entrypoint_aws_zone_name": "db.internal",
+}
+
+
+def aws_inventory(**overrides):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "nlb", "route53"])
+    for name, value in dict(AWS_VARS, **overrides).items():
+        if value is None:
+            for vars_ in hostvars.values():
+                vars_.pop(name, None)
+        else:
+            set_all(hostvars, name, value)
+    return hostvars, groups
+
+
+def test_aws_entrypoints_with_their_settings_are_accepted():
+    assert errors_of(*aws_inventory()) == []
+
+
+def test_nlb_with_target_groups_made_elsewhere_needs_no_vpc():
+    hostvars, groups = aws_inventory(entrypoint_aws_vpc_id=None, entrypoint_aws_subnets=None,
+                                     entrypoint_aws_primary_target_group_arn="arn:tg/p",
+                                     entrypoint_aws_replica_target_group_arn="arn:tg/r")
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("missing, expected", [
+    ("entrypoint_aws_region", "has nlb, route53 but entrypoint_aws_region is not set"),
+    ("entrypoint_aws_vpc_id", "has nlb but entrypoint_aws_vpc_id is not set"),
+    ("entrypoint_aws_subnets", "entrypoint_aws_subnets is not a list of two or more subnet IDs"),
+    ("entrypoint_aws_zone_id", "has route53 but entrypoint_aws_zone_id is not set"),
+    ("entrypoint_aws_zone_name", "has route53 but entrypoint_aws_zone_name is not set"),
+])
+def test_aws_entrypoints_name_the_missing_setting(missing, expected):
+    error = only_error(*aws_inventory(**{missing: None}))
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_entrypoints ")
+    assert expected in error
+
+
+def test_nlb_needs_subnets_in_two_zones():
+    error = only_error(*aws_inventory(entrypoint_aws_subnets=["subnet-a"]))
+    assert "one subnet per Availability Zone" in error
+
+
+def test_route53_alone_needs_no_vpc():
+    hostvars, groups = aws_inventory(entrypoint_aws_vpc_id=None, entrypoint_aws_subnets=None)
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "route53"])
+    assert errors_of(hostvars, groups) == []
+
+
+def test_aws_keys_come_in_pairs():
+    hostvars, groups = aws_inventory(entrypoint_aws_access_key="AKIAEXAMPLE")
+    error = only_error(hostvars, groups)
+    assert "set entrypoint_aws_access_key and entrypoint_aws_secret_key together" in error
 
 
 def test_entrypoints_must_be_a_list():
