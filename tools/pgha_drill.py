@@ -536,15 +536,17 @@ def transitions(samples, since):
 def leader_change(samples, fault_at, old_leader, same_ok=False):
     """First time after the fault that a member other than the old leader says it is a running primary.
 
-    With same_ok, the old leader counts too once it was seen not running as
-    primary after the fault (a postmaster restarted in place).
+    With same_ok, the old leader counts too once it answered as anything but
+    a running primary after the fault (a postmaster restarted in place). A
+    poll it did not answer in time does not count: on a loaded machine that
+    happens to a healthy leader too.
     """
     seen_down = False
     for at, name, role, state, _tl in sorted(samples):
         if at <= fault_at:
             continue
         running_primary = role in ("primary", "master") and state == "running"
-        if name == old_leader and not running_primary:
+        if name == old_leader and role is not None and not running_primary:
             seen_down = True
         if running_primary and (name != old_leader or (same_ok and seen_down)):
             return at, name
@@ -1171,8 +1173,15 @@ def main(argv=None):
         new_server = result["new_primary"]
         if new_server is None and new_name:
             new_server = next((m["host"] for m in members if m["name"] == new_name), None)
-        routed = routed_at(probe_samples, fault_at, new_server, len(args.dsn)) if new_server else []
-        settled_from = max([t for t in routed if t] or [result["first_ack_after_fault"] or ended_at])
+        # Where the same leader may stay (etcd faults), routing is only measured
+        # after Patroni was seen restarting it: a probe that failed under load
+        # is no re-route.
+        routed = (routed_at(probe_samples, fault_at, new_server, len(args.dsn))
+                  if new_server and (need_new or new_name) else [])
+        # "after" starts once clients were routed again, or, for a fault the
+        # writes rode out (etcd), once it was healed.
+        settled_from = max([t for t in routed if t]
+                           or [result["first_ack_after_fault"] or healed_at or ended_at])
         result.update({
             "label": label,
             "cluster": args.confirm_cluster,

@@ -139,6 +139,9 @@ def test_leader_back_in_place_counts_only_with_same_ok():
     assert drill.leader_change(samples, 10.0, "pg-1", same_ok=True) == (12.0, "pg-1")
     # Never seen down: the old leader answering as before is not a recovery.
     assert drill.leader_change(samples[1:], 10.0, "pg-1", same_ok=True) == (None, None)
+    # Polls it missed (a loaded machine) are not a restart either.
+    missed = [(10.5, "pg-1", None, None, None), (11.0, "pg-1", "primary", "running", 1)]
+    assert drill.leader_change(missed, 10.0, "pg-1", same_ok=True) == (None, None)
 
 
 # ---------------------------------------------------------------- entry points and connections
