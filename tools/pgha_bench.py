@@ -98,6 +98,7 @@ def summarise(results, baseline=BASELINE, exclude=()):
         outages = [r["write_outage_s"] for r in runs if r.get("write_outage_s") is not None]
         leaders = [r["new_leader_after_s"] for r in runs if r.get("new_leader_after_s") is not None]
         routed = [t for t in (routed_s(r) for r in runs) if t is not None]
+        reads = [r["reads"]["outage_s"] for r in runs if (r.get("reads") or {}).get("outage_s") is not None]
         all_runs = every[(scenario, config)]
         ranked = sorted((r for r in runs if r.get("write_outage_s") is not None),
                         key=lambda r: r["write_outage_s"])
@@ -112,6 +113,7 @@ def summarise(results, baseline=BASELINE, exclude=()):
             "max_s": round(max(outages), 2) if outages else None,
             "new_leader_median_s": round(statistics.median(leaders), 2) if leaders else None,
             "routed_median_s": round(statistics.median(routed), 2) if routed else None,
+            "read_outage_median_s": round(statistics.median(reads), 2) if reads else None,
             "lost": sum(r.get("lost") or 0 for r in all_runs),
             "warned": sum(r.get("warned_commits") or 0 for r in all_runs),
             "overlaps": sum(len(r.get("overlap_pairs") or []) for r in all_runs),
@@ -133,8 +135,8 @@ def table(rows):
     def f(v, unit=""):
         return "—" if v is None else f"{v}{unit}"
     out = ["| scenario | config | runs | median outage | max outage | ratio to baseline "
-           "| new leader (median) | routed (median) | lost | warned | two primaries |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| new leader (median) | routed (median) | read outage (median) | lost | warned | two primaries |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         runs = f"{r['runs']}" + (f" ({r['failed']} without recovery)" if r["failed"] else "")
         if r.get("not_whole"):
@@ -145,7 +147,8 @@ def table(rows):
                else f"{r['overlaps']} by commits, {r.get('rest_overlaps', 0)} by REST")
         out.append(f"| {r['scenario']} | {r['config']} | {runs} | {f(r['median_s'], ' s')} "
                    f"| {f(r['max_s'], ' s')} | {f(r['ratio'], '×')} | {f(r['new_leader_median_s'], ' s')} "
-                   f"| {f(r.get('routed_median_s'), ' s')} | {r['lost']} | {r['warned']} | {two} |")
+                   f"| {f(r.get('routed_median_s'), ' s')} | {f(r.get('read_outage_median_s'), ' s')} "
+                   f"| {r['lost']} | {r['warned']} | {two} |")
     return "\n".join(out) + "\n"
 
 

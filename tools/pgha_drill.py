@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Copyright: contributors to pgha.cloud
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Measure what a fault costs the clients of a cluster: write outage and lost commits.
+"""Measure what a fault costs the clients of a cluster: write and read outage, lost commits.
 
     pgha_drill.py --confirm-cluster pg-test --fault-kind crash \
                   --dsn postgres://dbadmin@10.210.0.12:5433/postgres \
@@ -15,6 +15,13 @@ Patroni's REST API names at that moment, on a Docker-based test bed. Writing
 goes on until commits succeed again and a settle period has passed; the
 cluster is then restored (container started, network healed, services
 started) and the acknowledged ids are compared with what the primary holds.
+
+Readers (--readers, default 2) run a cheap query in a loop through the
+replica service (--read-port 5434 on the same hosts, or --read-dsn) and record
+each success with the server that answered and whether it was in recovery:
+the read outage is the longest stretch without a successful read after the
+fault, and the reads are split into those a replica served and those a
+primary served (HAProxy's fallback when no replica passes its check).
 
 A commit is counted as acknowledged only when COMMIT returned without a
 warning: PostgreSQL turns a cancelled synchronous-replication wait into a
@@ -32,6 +39,12 @@ Fault kinds (the target is the current leader's container, named by
   switchover        POST /switchover to the leader's REST API
   etcd-member-loss  etcd stopped on the leader's node for --hold seconds
   etcd-quorum-loss  etcd stopped on a majority of nodes for --hold seconds
+
+With --handoff DIR the drill touches no container: it writes DIR/inject.json
+(the leader it chose, its address and data directory) and waits for
+DIR/inject.done.json from an outside agent that injected the fault (with the
+host's clock reading in "fault_at"), then the same with restore.json for
+faults that must be undone. playbooks/drill.yml is that agent on real hosts.
 
 JSON goes to stdout (and --json); --out DIR also writes <label>.json, a
 Markdown summary <label>.md and a timeline picture <label>.svg.
@@ -69,6 +82,11 @@ FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "partition", "switcho
 LEADER_CHANGE_KINDS = ("crash", "partition", "switchover", "patroni-stop")
 # Faults that are held for --hold seconds and healed before recovery is awaited.
 HELD_KINDS = ("etcd-member-loss", "etcd-quorum-loss")
+# Faults an outside agent (--handoff) is asked to undo; Patroni heals the others itself.
+UNDONE_KINDS = ("crash", "patroni-stop", "partition", "etcd-member-loss", "etcd-quorum-loss")
+# A fault time reported by the agent (the faulty host's clock) is trusted only
+# between the request and its answer, give or take this many seconds.
+CLOCK_SLACK_S = 5.0
 # Ids written on the isolated side start here, far from the outside writers'.
 INSIDE_ID_BASE = 1_000_000_000
 BUCKET_S = 0.1
@@ -156,6 +174,41 @@ class Writer(threading.Thread):
                     conn.close()
                 conn = None
                 time.sleep(0.1)
+        if conn is not None:
+            conn.close()
+
+
+class Reader(threading.Thread):
+    """One read client on the replica service: a cheap query every `interval` seconds.
+
+    It keeps its connection, as a pooled client would, and moves to the next
+    read entry point only when the connection breaks. Log entries:
+    (kind, started, finished, server, in_recovery, reader) with kind ok or error.
+    """
+
+    def __init__(self, rid, dsns, stop, log, interval=0.05):
+        super().__init__(daemon=True)
+        self.rid, self.dsns, self.stop, self.log, self.interval = rid, dsns, stop, log, interval
+
+    def run(self):
+        conn = None
+        entries = itertools.cycle(self.dsns)
+        while not self.stop.is_set():
+            started = time.time()
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(next(entries), connect_timeout=2, autocommit=True)
+                server, in_recovery = conn.execute(
+                    "SELECT inet_server_addr()::text, pg_is_in_recovery()").fetchone()
+                self.log.append(("ok", started, time.time(), server, in_recovery, self.rid))
+            except psycopg.Error:
+                self.log.append(("error", started, time.time(), None, None, self.rid))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self.stop.wait(0.1)
+                continue
+            self.stop.wait(self.interval)
         if conn is not None:
             conn.close()
 
@@ -366,6 +419,50 @@ def analyse(log, fault_at, new_server=True):
     return result
 
 
+def analyse_reads(log, fault_at, ended_at):
+    """Read outage and who served the reads, from the readers' log (see Reader).
+
+    The outage is the longest stretch without a successful read, from the last
+    one before the fault to the moment the readers stopped (`ended_at`), so a
+    read service that never came back shows the whole stretch with `resumed`
+    False. Reads count as served by a replica when the server was in recovery;
+    the others came from a primary: HAProxy's fallback when no replica passed
+    its check, or a replica promoted under an open connection.
+    """
+    oks = sorted((e for e in log if e[0] == "ok"), key=lambda e: e[2])
+    if not oks:
+        return {"ok": 0, "errors": sum(1 for e in log if e[0] == "error"), "outage_s": None,
+                "outage_from_s": None, "resumed": False, "before": {"replica": 0, "primary": 0},
+                "after": {"replica": 0, "primary": 0}, "primary_after_s": None, "by_server": {}}
+    before = [e for e in oks if e[2] <= fault_at]
+    after = [e for e in oks if e[2] > fault_at]
+    start = before[-1][2] if before else fault_at
+    times = [start] + [e[2] for e in after] + [max(ended_at, start)]
+    gap, gap_start = max((b - a, a) for a, b in zip(times, times[1:]))
+
+    def roles(entries):
+        replica = sum(1 for e in entries if e[4])
+        return {"replica": replica, "primary": len(entries) - replica}
+
+    by_server = {}
+    for e in oks:
+        by_server.setdefault(e[3], {"replica": 0, "primary": 0})["replica" if e[4] else "primary"] += 1
+    on_primary = [e[2] for e in after if not e[4]]
+    return {
+        "ok": len(oks),
+        "errors": sum(1 for e in log if e[0] == "error"),
+        "outage_s": round(gap, 3),
+        "outage_from_s": round(gap_start - fault_at, 3),
+        "resumed": bool(after),
+        "before": roles(before),
+        "after": roles(after),
+        # first and last read after the fault that a primary answered
+        "primary_after_s": ([round(on_primary[0] - fault_at, 3), round(on_primary[-1] - fault_at, 3)]
+                            if on_primary else None),
+        "by_server": by_server,
+    }
+
+
 def server_intervals(log):
     """server -> [first ack, last ack] over every acknowledged commit."""
     spans = {}
@@ -439,15 +536,17 @@ def transitions(samples, since):
 def leader_change(samples, fault_at, old_leader, same_ok=False):
     """First time after the fault that a member other than the old leader says it is a running primary.
 
-    With same_ok, the old leader counts too once it was seen not running as
-    primary after the fault (a postmaster restarted in place).
+    With same_ok, the old leader counts too once it answered as anything but
+    a running primary after the fault (a postmaster restarted in place). A
+    poll it did not answer in time does not count: on a loaded machine that
+    happens to a healthy leader too.
     """
     seen_down = False
     for at, name, role, state, _tl in sorted(samples):
         if at <= fault_at:
             continue
         running_primary = role in ("primary", "master") and state == "running"
-        if name == old_leader and not running_primary:
+        if name == old_leader and role is not None and not running_primary:
             seen_down = True
         if running_primary and (name != old_leader or (same_ok and seen_down)):
             return at, name
@@ -495,52 +594,65 @@ def _esc(text):
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def timeline_svg(series, marks, t0, title, width=900, height=320, bucket=BUCKET_S):
-    """An SVG bar chart of commits per bucket with vertical event marks.
+def timeline_svg(series, marks, t0, title, width=900, height=320, bucket=BUCKET_S, lane_titles=None):
+    """An SVG bar chart of counts per bucket with vertical event marks.
 
-    series: [(label, colour, counts)], counts per bucket from t0.
-    marks: [(label, seconds from t0, colour)].
+    series: [(label, colour, counts)] or [(label, colour, counts, lane)],
+    counts per bucket from t0. Lanes (0, 1, ...) are drawn one above the
+    other, each with its own scale (commits and reads differ tenfold);
+    lane_titles name their y axes. marks: [(label, seconds from t0, colour)],
+    drawn across every lane.
     """
+    lanes = sorted({s[3] if len(s) > 3 else 0 for s in series}) or [0]
+    titles = list(lane_titles or []) + [f"commits per {int(bucket * 1000)} ms"] * len(lanes)
+    lane_gap = 14
     left, right, top, bottom = 55, 15, 40, 45
+    height += (len(lanes) - 1) * 150
     plot_w, plot_h = width - left - right, height - top - bottom
-    n = max((len(c) for _, _, c in series), default=1) or 1
-    peak = max((max(c) for _, _, c in series if c), default=0) or 1
+    lane_h = (plot_h - lane_gap * (len(lanes) - 1)) / len(lanes)
+    n = max((len(s[2]) for s in series), default=1) or 1
     span = n * bucket
     x_of = lambda s: left + plot_w * (s / span)  # noqa: E731 - local scale
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="18" font-size="13" font-weight="bold">{_esc(title)}</text>',
-           f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>',
-           f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak}</text>',
-           f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
-           f'<text transform="translate(14 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">'
-           f'commits per {int(bucket * 1000)} ms</text>']
+           f'<text x="{left}" y="18" font-size="13" font-weight="bold">{_esc(title)}</text>']
+    bar_w = plot_w / n
+    for li, lane in enumerate(lanes):
+        mine = [s for s in series if (s[3] if len(s) > 3 else 0) == lane]
+        peak = max((max(s[2]) for s in mine if s[2]), default=0) or 1
+        y0 = top + li * (lane_h + lane_gap)  # top of this lane
+        base = y0 + lane_h
+        out += [f'<line x1="{left}" y1="{base:.1f}" x2="{left + plot_w}" y2="{base:.1f}" stroke="#333"/>',
+                f'<line x1="{left}" y1="{y0:.1f}" x2="{left}" y2="{base:.1f}" stroke="#333"/>',
+                f'<text x="{left - 6}" y="{y0 + 4:.1f}" text-anchor="end">{peak}</text>',
+                f'<text x="{left - 6}" y="{base:.1f}" text-anchor="end">0</text>',
+                f'<text transform="translate(14 {y0 + lane_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
+                f'{_esc(titles[li])}</text>']
+        for k, (label, colour, counts, *_lane) in enumerate(mine):
+            for i, c in enumerate(counts):
+                if c:
+                    h = lane_h * c / peak
+                    out.append(f'<rect x="{left + i * bar_w:.2f}" y="{base - h:.2f}" '
+                               f'width="{max(bar_w, 0.6):.2f}" height="{h:.2f}" fill="{colour}" '
+                               'fill-opacity="0.8"/>')
+            out.append(f'<rect x="{left + plot_w - 190}" y="{y0 + 4 + 14 * k:.1f}" width="10" height="10" '
+                       f'fill="{colour}"/>')
+            out.append(f'<text x="{left + plot_w - 175}" y="{y0 + 13 + 14 * k:.1f}">{_esc(label)}</text>')
+    bottom_y = top + plot_h
     step = 5 if span <= 60 else 10 if span <= 150 else 30
     for s in range(0, int(span) + 1, step):
         x = x_of(s)
-        out.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" '
+        out.append(f'<line x1="{x:.1f}" y1="{bottom_y}" x2="{x:.1f}" y2="{bottom_y + 4}" '
                    'stroke="#333"/>')
-        out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{s + t0:g}</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom_y + 16}" text-anchor="middle">{s + t0:g}</text>')
     out.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">'
                f's from the fault</text>')
-    bar_w = plot_w / n
-    for k, (label, colour, counts) in enumerate(series):
-        for i, c in enumerate(counts):
-            if c:
-                h = plot_h * c / peak
-                out.append(f'<rect x="{left + i * bar_w:.2f}" y="{top + plot_h - h:.2f}" '
-                           f'width="{max(bar_w, 0.6):.2f}" height="{h:.2f}" fill="{colour}" '
-                           'fill-opacity="0.8"/>')
-        out.append(f'<rect x="{left + plot_w - 170}" y="{top + 4 + 14 * k}" width="10" height="10" '
-                   f'fill="{colour}"/>')
-        out.append(f'<text x="{left + plot_w - 155}" y="{top + 13 + 14 * k}">{_esc(label)}</text>')
     for k, (label, at, colour) in enumerate(marks):
         if at is None:
             continue
         x = x_of(at - t0)
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{colour}" '
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom_y}" stroke="{colour}" '
                    f'stroke-width="1.5" stroke-dasharray="4 3"/>')
         out.append(f'<text x="{x + 3:.1f}" y="{top + 10 + 12 * (k % 4)}" fill="{colour}">'
                    f'{_esc(label)}</text>')
@@ -571,9 +683,30 @@ def markdown_summary(result):
          f"{', '.join(result.get('old_primaries') or [])} → {fmt(result.get('new_primary'))}"),
         ("restored and healthy after", fmt(result.get("restored_after_s"), " s")),
     ]
+    rows[2:2] = read_rows(result.get("reads"))
     lines = [f"### {result.get('label', 'drill')}", "", "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n"
+
+
+def read_rows(reads):
+    """Markdown rows for the read probe (none when it did not run)."""
+    if not reads:
+        return []
+    outage = "—" if reads.get("outage_s") is None else f"{reads['outage_s']} s"
+    if reads.get("outage_s") is not None and not reads.get("resumed"):
+        outage = f"≥ {outage} (no read succeeded after the fault)"
+    before, after = reads.get("before") or {}, reads.get("after") or {}
+    span = reads.get("primary_after_s")
+    return [
+        ("read outage (replica service)", outage),
+        ("reads served by a replica / by a primary, before the fault",
+         f"{before.get('replica', 0)} / {before.get('primary', 0)}"),
+        ("reads served by a replica / by a primary, after the fault",
+         f"{after.get('replica', 0)} / {after.get('primary', 0)}"
+         + (f" (primary from {span[0]} s to {span[1]} s)" if span else "")),
+        ("failed reads", str(reads.get("errors", 0))),
+    ]
 
 
 # ---------------------------------------------------------------- faults on a Docker test bed
@@ -676,7 +809,8 @@ def build_parser():
                    help="entry point the writers go through (repeat); a password may come from PGPASSWORD")
     fault = p.add_mutually_exclusive_group(required=True)
     fault.add_argument("--fault", help="shell command that injects the fault (nothing is restored)")
-    fault.add_argument("--fault-kind", choices=FAULT_KINDS, help="built-in fault on a Docker test bed")
+    fault.add_argument("--fault-kind", choices=FAULT_KINDS,
+                       help="built-in fault on a Docker test bed (with --handoff: on any host)")
     p.add_argument("--confirm-cluster", required=True,
                    help="name of the cluster the entry points lead to; checked against Patroni's scope")
     p.add_argument("--patroni", action="append", metavar="URL",
@@ -693,6 +827,21 @@ def build_parser():
     p.add_argument("--no-inside-writer", action="store_true",
                    help="no writer inside the partitioned container")
     p.add_argument("--hold", type=float, default=30.0, help="seconds an etcd fault is held before healing")
+    p.add_argument("--handoff", metavar="DIR",
+                   help="with --fault-kind: do not touch any container; ask an outside agent to inject "
+                        "and undo the fault through files in DIR (how playbooks/drill.yml runs a drill "
+                        "on real hosts)")
+    p.add_argument("--handoff-timeout", type=float, default=300.0,
+                   help="seconds to wait for the agent's answer to each request (default %(default)s)")
+    p.add_argument("--readers", type=int, default=2,
+                   help="read clients on the replica service, 0 for none (default %(default)s)")
+    p.add_argument("--read-dsn", action="append", metavar="DSN",
+                   help="replica-service entry point the readers use (repeat); default: every --dsn "
+                        "host on --read-port")
+    p.add_argument("--read-port", type=int, default=5434,
+                   help="port of the replica service on the --dsn hosts (default %(default)s)")
+    p.add_argument("--read-interval", type=float, default=0.05,
+                   help="pause between one reader's queries, in seconds (default %(default)s)")
     p.add_argument("--writers", type=int, default=4)
     p.add_argument("--steady", type=float, default=5.0, help="seconds of writes before the fault")
     p.add_argument("--settle", type=float, default=3.0, help="seconds of writes after recovery")
@@ -704,6 +853,132 @@ def build_parser():
     p.add_argument("--json", help="write the result here as well")
     p.add_argument("--out", help="directory for <label>.json, <label>.md and <label>.svg")
     return p
+
+
+def parse_args(argv=None):
+    """The parsed arguments, with the checks argparse cannot express."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.handoff and not args.fault_kind:
+        p.error("--handoff needs --fault-kind, the fault the outside agent is asked to inject")
+    if args.handoff and args.fault_kind == "switchover":
+        p.error("--handoff is for faults on a host; for a switchover the drill calls Patroni's REST API "
+                "itself: leave --handoff out")
+    if args.readers < 0:
+        p.error("--readers must be 0 (no read probe) or more")
+    if args.read_interval <= 0:
+        p.error("--read-interval must be a positive number of seconds")
+    return args
+
+
+def read_dsns(dsns, port):
+    """The replica service beside each write entry point: the same host and login on `port`, once each."""
+    out = []
+    for d in dsns:
+        entry = psycopg.conninfo.make_conninfo(d, port=str(port))
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def safe_dsn(dsn):
+    """A DSN fit for a message: the password left out."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def readable(dsn):
+    """Whether a fresh connection through `dsn` answers a query."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
+            return conn.execute("SELECT true").fetchone()[0]
+    except psycopg.Error:
+        return False
+
+
+def drop_database(dsns, timeout=60):
+    """Drop the drill's database through the first entry point that leads to a primary."""
+    deadline = time.time() + timeout
+    error = None
+    while True:
+        for dsn in dsns:
+            try:
+                with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
+                    return True
+            except psycopg.Error as exc:
+                error = exc
+        if time.time() > deadline:
+            log(f"could not drop the database {DATABASE_NAME} ({error}); drop it on the primary with "
+                f"DROP DATABASE {DATABASE_NAME} WITH (FORCE)")
+            return False
+        time.sleep(1)
+
+
+class Handoff:
+    """Hands the steps of a fault to an outside agent (playbooks/drill.yml) through files.
+
+    For each step ("inject", then "restore" for the faults in UNDONE_KINDS)
+    the drill writes DIR/<step>.json and waits for DIR/<step>.done.json:
+    {"rc": int, "output": str, "fault_at": seconds since the epoch or null}.
+    The agent must write the answer whole (write, then rename).
+    """
+
+    def __init__(self, directory, timeout):
+        self.dir, self.timeout = Path(directory), timeout
+
+    def ask(self, step, request):
+        """Write the request, wait for the answer: its JSON, or None after the timeout."""
+        path = self.dir / f"{step}.json"
+        part = self.dir / f".{step}.json.part"
+        part.write_text(json.dumps(request) + "\n")
+        os.replace(part, path)
+        answer = self.dir / f"{step}.done.json"
+        deadline = time.time() + self.timeout
+        while time.time() < deadline:
+            try:
+                return json.loads(answer.read_text())
+            except (FileNotFoundError, ValueError):
+                time.sleep(0.05)
+        return None
+
+
+def reported_fault_time(answer, asked_at, answered_at, slack=CLOCK_SLACK_S):
+    """When the fault landed: (time, source).
+
+    The agent reads the clock of the faulty host just before the fault and
+    reports it as `fault_at`. A time before the request or long after the
+    answer means the host's clock and this one disagree; the request time is
+    used then (the earliest the fault can have landed, so later figures come
+    out longer, never shorter).
+    """
+    try:
+        reported = float(answer.get("fault_at"))
+    except (AttributeError, TypeError, ValueError):
+        return asked_at, "request (no time reported)"
+    if asked_at - slack <= reported <= answered_at + slack:
+        return reported, "reported by the injecting host"
+    return asked_at, f"request (reported time off by {round(reported - asked_at, 1)} s: clocks differ?)"
+
+
+def restore(handoff, args, plan, leader):
+    """Undo the fault (docker plan or outside agent); the time it was undone, None if nothing was."""
+    if handoff:
+        if args.fault_kind not in UNDONE_KINDS:
+            return None
+        answer = handoff.ask("restore", {"kind": args.fault_kind, "leader": leader["name"],
+                                         "host": leader["host"]})
+        if answer is None:
+            log(f"nobody answered the restore request within {args.handoff_timeout} s: "
+                f"the {args.fault_kind} fault on {leader['name']} may still be in place")
+            return None
+        if answer.get("rc"):
+            log(f"restoring failed (rc {answer.get('rc')}): {answer.get('output', '')}")
+        return time.time()
+    for cmd in plan[1]:
+        docker(*cmd, check=False)
+    return time.time() if plan[1] else None
 
 
 def writable(dsn):
@@ -736,11 +1011,14 @@ def wait_healthy(api_urls, expected, want_sync, timeout):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     label = args.label or args.fault_kind or "custom"
     api_urls = args.patroni or default_api_urls(args.dsn, args.patroni_port)
+    handoff = Handoff(args.handoff, args.handoff_timeout) if args.handoff else None
 
     admin_dsn = args.dsn[0]
+    # Readers stay on the database of the given DSNs: they need no table.
+    read_entry = (args.read_dsn or read_dsns(args.dsn, args.read_port)) if args.readers else []
     args.dsn = [psycopg.conninfo.make_conninfo(d, dbname=DATABASE_NAME) for d in args.dsn]
     with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
         scope = conn.execute("SELECT current_setting('cluster_name', true)").fetchone()[0]
@@ -779,6 +1057,10 @@ def main(argv=None):
     if not wait_writable(entry_admin, args.healthy_timeout):
         raise SystemExit(f"the entry points did not all lead to a writable primary within "
                          f"{args.healthy_timeout} s")
+    if read_entry and not wait_writable(read_entry, args.healthy_timeout, check=readable):
+        raise SystemExit(f"the read entry points ({', '.join(safe_dsn(d) for d in read_entry)}) did not "
+                         f"answer within {args.healthy_timeout} s; name the replica service with "
+                         "--read-dsn or --read-port, or switch the read probe off with --readers 0")
     with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(DATABASE))
@@ -789,143 +1071,173 @@ def main(argv=None):
     # A crash of the node that also leads etcd costs an etcd election, and the
     # new etcd leader renews every lease, Patroni's leader key included.
     etcd_leader = (etcd_leader_of(container_for(leader, args.container_pattern))
-                   if args.fault_kind and leader else None)
+                   if args.fault_kind and leader and not handoff else None)
 
     stop, probe_stop = threading.Event(), threading.Event()
-    ids, wlog = itertools.count(1), []
-    writers = [Writer(i, args.dsn[i % len(args.dsn):] + args.dsn[:i % len(args.dsn)], ids, stop, wlog)
-               for i in range(args.writers)]
-    rest_samples, probe_samples = [], []
-    watchers = ([RestPoller(m, probe_stop, rest_samples) for m in members]
-                + [EntryProbe(i, d, probe_stop, probe_samples) for i, d in enumerate(args.dsn)])
-    for t in writers + watchers:
-        t.start()
+    try:  # from here on, the drill database is dropped however the drill ends
+        readers, rlog = [], []
+        ids, wlog = itertools.count(1), []
+        writers = [Writer(i, args.dsn[i % len(args.dsn):] + args.dsn[:i % len(args.dsn)], ids, stop, wlog)
+                   for i in range(args.writers)]
+        rest_samples, probe_samples = [], []
+        watchers = ([RestPoller(m, probe_stop, rest_samples) for m in members]
+                    + [EntryProbe(i, d, probe_stop, probe_samples) for i, d in enumerate(args.dsn)])
+        readers = [Reader(i, read_entry[i % len(read_entry):] + read_entry[:i % len(read_entry)], stop, rlog,
+                          args.read_interval) for i in range(args.readers if read_entry else 0)]
+        for t in writers + readers + watchers:
+            t.start()
 
-    inside, inside_log = None, []
-    plan = ([], [], [])
-    if args.fault_kind and args.fault_kind != "switchover":
-        peers = args.peer or [m["host"] for m in members if m["name"] != leader["name"]]
-        plan = fault_plan(args.fault_kind, leader, members, args.container_pattern, data_directory, peers)
-    if args.fault_kind == "partition" and not args.no_inside_writer:
-        info = psycopg.conninfo.conninfo_to_dict(args.dsn[0])
-        inside_dsn = psycopg.conninfo.make_conninfo(host="127.0.0.1", port=args.inside_port,
-                                                    dbname=DATABASE_NAME, user=info.get("user"))
-        password = info.get("password") or os.environ.get("PGPASSWORD")
-        inside = InsideWriter(container_for(leader, args.container_pattern), inside_dsn, password,
-                              INSIDE_ID_BASE, inside_log)
+        inside, inside_log = None, []
+        plan = ([], [], [])
+        if args.fault_kind and args.fault_kind != "switchover" and not handoff:
+            peers = args.peer or [m["host"] for m in members if m["name"] != leader["name"]]
+            plan = fault_plan(args.fault_kind, leader, members, args.container_pattern, data_directory, peers)
+        if args.fault_kind == "partition" and not args.no_inside_writer and not handoff:
+            info = psycopg.conninfo.conninfo_to_dict(args.dsn[0])
+            inside_dsn = psycopg.conninfo.make_conninfo(host="127.0.0.1", port=args.inside_port,
+                                                        dbname=DATABASE_NAME, user=info.get("user"))
+            password = info.get("password") or os.environ.get("PGPASSWORD")
+            inside = InsideWriter(container_for(leader, args.container_pattern), inside_dsn, password,
+                                  INSIDE_ID_BASE, inside_log)
 
-    time.sleep(args.steady)
-    log(f"{label}: fault on {leader['name'] if leader else '?'}")
-    fault_at = time.time()
-    if args.fault:
-        res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True)
-        fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
-    elif args.fault_kind == "switchover":
-        fault_rc, fault_out = switchover(leader, args.patroni_auth)
-        fault_rc = 0 if fault_rc == 200 else fault_rc
-    else:
-        fault_rc, fault_out = 0, ""
-        for cmd in plan[0]:
-            res = docker(*cmd, check=False)
-            fault_rc, fault_out = fault_rc or res.returncode, (fault_out + res.stderr).strip()[-500:]
-    injected_at = time.time()
+        time.sleep(args.steady)
+        log(f"{label}: fault on {leader['name'] if leader else '?'}")
+        fault_at = time.time()
+        fault_time_source = "drill"
+        if args.fault:
+            res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True)
+            fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
+        elif args.fault_kind == "switchover":
+            fault_rc, fault_out = switchover(leader, args.patroni_auth)
+            fault_rc = 0 if fault_rc == 200 else fault_rc
+        elif handoff:
+            asked_at = fault_at
+            answer = handoff.ask("inject", {"kind": args.fault_kind, "leader": leader["name"],
+                                            "host": leader["host"], "data_directory": data_directory,
+                                            "asked_at": asked_at})
+            if answer is None:
+                raise SystemExit(f"nobody answered the fault request in {args.handoff} within "
+                                 f"{args.handoff_timeout} s; no fault was injected by this drill")
+            fault_at, fault_time_source = reported_fault_time(answer, asked_at, time.time())
+            fault_rc, fault_out = answer.get("rc", 0), str(answer.get("output", ""))[-500:]
+        else:
+            fault_rc, fault_out = 0, ""
+            for cmd in plan[0]:
+                res = docker(*cmd, check=False)
+                fault_rc, fault_out = fault_rc or res.returncode, (fault_out + res.stderr).strip()[-500:]
+        injected_at = time.time()
 
-    healed_at = None
-    need_new = args.fault is not None or args.fault_kind in LEADER_CHANGE_KINDS
-    if args.fault_kind in HELD_KINDS:
-        time.sleep(args.hold)
-        for cmd in plan[1]:
-            docker(*cmd, check=False)
-        healed_at = time.time()
-    deadline = fault_at + args.timeout + (args.hold if healed_at else 0)
-    while time.time() < deadline:
-        if analyse(wlog, fault_at, new_server=need_new)["first_ack_after_fault"] is not None:
-            break
-        # Faults that may not interrupt the writes at all (etcd, a fast restart):
-        # once healed, or after a while with no failed commit, the figure stands.
-        quiet = not any(e[0] == "error" and e[2] > fault_at for e in wlog)
-        if not need_new and (healed_at or (quiet and time.time() > injected_at + 15)):
-            if analyse(wlog, fault_at, new_server=False)["write_outage_s"] is not None:
+        healed_at = None
+        need_new = args.fault is not None or args.fault_kind in LEADER_CHANGE_KINDS
+        if args.fault_kind in HELD_KINDS:
+            time.sleep(args.hold)
+            healed_at = restore(handoff, args, plan, leader) or time.time()
+        deadline = fault_at + args.timeout + (args.hold if healed_at else 0)
+        while time.time() < deadline:
+            if analyse(wlog, fault_at, new_server=need_new)["first_ack_after_fault"] is not None:
                 break
-        time.sleep(0.2)
-    time.sleep(args.settle)
-    stop.set()
-    for w in writers:
-        w.join(10)
-    if inside:
-        inside.stop()
-    ended_at = time.time()
+            # Faults that may not interrupt the writes at all (etcd, a fast restart):
+            # once healed, or after a while with no failed commit, the figure stands.
+            quiet = not any(e[0] == "error" and e[2] > fault_at for e in wlog)
+            if not need_new and (healed_at or (quiet and time.time() > injected_at + 15)):
+                if analyse(wlog, fault_at, new_server=False)["write_outage_s"] is not None:
+                    break
+            time.sleep(0.2)
+        time.sleep(args.settle)
+        stop.set()
+        for w in writers + readers:
+            w.join(10)
+        if inside:
+            inside.stop()
+        ended_at = time.time()
 
-    restore_started = time.time()
-    if healed_at is None:
-        for cmd in plan[1]:
-            docker(*cmd, check=False)
-        healed_at = time.time() if plan[1] else None
-    healthy = wait_healthy(api_urls, expected, want_sync, args.healthy_timeout) if args.fault_kind else None
-    restored_after = round(time.time() - restore_started, 1) if args.fault_kind else None
-    probe_stop.set()
-    for t in watchers:
-        t.join(5)
+        restore_started = time.time()
+        if healed_at is None:
+            healed_at = restore(handoff, args, plan, leader)
+        healthy = (wait_healthy(api_urls, expected, want_sync, args.healthy_timeout)
+                   if args.fault_kind else None)
+        restored_after = round(time.time() - restore_started, 1) if args.fault_kind else None
+        probe_stop.set()
+        for t in watchers:
+            t.join(5)
 
-    result = analyse(wlog, fault_at, new_server=need_new)
-    all_log = wlog + inside_log
-    acked_ids = {e[1] for e in all_log if e[0] == "ack"}
-    held = primary_rows(args.dsn)
-    lost = acked_ids - held
-    spans = server_intervals(all_log)
-    rest_spans = primary_runs(rest_samples)
-    new_at, new_name = (leader_change(rest_samples, fault_at, leader["name"], same_ok=not need_new)
-                        if leader else (None, None))
-    new_server = result["new_primary"]
-    if new_server is None and new_name:
-        new_server = next((m["host"] for m in members if m["name"] == new_name), None)
-    routed = routed_at(probe_samples, fault_at, new_server, len(args.dsn)) if new_server else []
-    settled_from = max([t for t in routed if t] or [result["first_ack_after_fault"] or ended_at])
-    result.update({
-        "label": label,
-        "cluster": args.confirm_cluster,
-        "fault": args.fault or args.fault_kind,
-        "fault_kind": args.fault_kind,
-        "fault_rc": fault_rc,
-        "fault_output": fault_out,
-        "fault_at": fault_at,
-        "fault_injected_s": round(injected_at - fault_at, 3),
-        "healed_after_s": round(healed_at - fault_at, 3) if healed_at else None,
-        "old_leader": leader["name"] if leader else None,
-        "new_leader": new_name,
-        "new_leader_after_s": round(new_at - fault_at, 3) if new_at else None,
-        "routed_after_s": [round(t - fault_at, 3) if t else None for t in routed],
-        "connect_before": connect_times(probe_samples, fault_at - args.steady, fault_at),
-        "connect_after": connect_times(probe_samples, settled_from, ended_at + 1),
-        "inside_acks_after_fault": (sum(1 for e in inside_log if e[0] == "ack" and e[3] > fault_at)
-                                    if inside else None),
-        "inside_warned": sum(1 for e in inside_log if e[0] == "warned") if inside else None,
-        "lost_ids": sorted(lost)[:100],
-        "lost": len(lost),
-        "server_spans": {k: [round(v[0] - fault_at, 3), round(v[1] - fault_at, 3)] for k, v in spans.items()},
-        "overlap_pairs": [list(o) for o in overlaps(spans)],
-        "rest_primary_overlaps": [list(o) for o in run_overlaps(rest_spans)],
-        "rest_primary_spans": {k: [[round(a - fault_at, 2), round(b - fault_at, 2)] for a, b in v]
-                               for k, v in rest_spans.items()},
-        "rest_transitions": transitions(rest_samples, fault_at),
-        "healthy_after_restore": healthy,
-        "start_members": start_members,
-        "etcd_leader_at_start": etcd_leader,
-        "etcd_leader_on_target": (etcd_leader == leader["host"]) if etcd_leader and leader else None,
-        "healthy_at_start": cluster_healthy(view, expected, want_sync) if view else None,
-        "restored_after_s": restored_after,
-        "writers": args.writers,
-    })
-    t0 = -args.steady
-    t1 = ended_at - fault_at
-    result["timeline"] = {
-        "bucket_s": BUCKET_S, "from_s": t0,
-        "outside": buckets([e[3] - fault_at for e in wlog if e[0] == "ack"], t0, t1),
-        "inside": buckets([e[3] - fault_at for e in inside_log if e[0] == "ack"], t0, t1) if inside else None,
-    }
-    if not args.keep_table:
-        with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
+        result = analyse(wlog, fault_at, new_server=need_new)
+        all_log = wlog + inside_log
+        acked_ids = {e[1] for e in all_log if e[0] == "ack"}
+        held = primary_rows(args.dsn)
+        lost = acked_ids - held
+        spans = server_intervals(all_log)
+        rest_spans = primary_runs(rest_samples)
+        new_at, new_name = (leader_change(rest_samples, fault_at, leader["name"], same_ok=not need_new)
+                            if leader else (None, None))
+        new_server = result["new_primary"]
+        if new_server is None and new_name:
+            new_server = next((m["host"] for m in members if m["name"] == new_name), None)
+        # Where the same leader may stay (etcd faults), routing is only measured
+        # after Patroni was seen restarting it: a probe that failed under load
+        # is no re-route.
+        routed = (routed_at(probe_samples, fault_at, new_server, len(args.dsn))
+                  if new_server and (need_new or new_name) else [])
+        # "after" starts once clients were routed again, or, for a fault the
+        # writes rode out (etcd), once it was healed.
+        settled_from = max([t for t in routed if t]
+                           or [result["first_ack_after_fault"] or healed_at or ended_at])
+        result.update({
+            "label": label,
+            "cluster": args.confirm_cluster,
+            "fault": args.fault or args.fault_kind,
+            "fault_kind": args.fault_kind,
+            "fault_rc": fault_rc,
+            "fault_output": fault_out,
+            "fault_at": fault_at,
+            "fault_time_source": fault_time_source,
+            "fault_injected_s": round(injected_at - fault_at, 3),
+            "healed_after_s": round(healed_at - fault_at, 3) if healed_at else None,
+            "old_leader": leader["name"] if leader else None,
+            "new_leader": new_name,
+            "new_leader_after_s": round(new_at - fault_at, 3) if new_at else None,
+            "routed_after_s": [round(t - fault_at, 3) if t else None for t in routed],
+            "connect_before": connect_times(probe_samples, fault_at - args.steady, fault_at),
+            "connect_after": connect_times(probe_samples, settled_from, ended_at + 1),
+            "inside_acks_after_fault": (sum(1 for e in inside_log if e[0] == "ack" and e[3] > fault_at)
+                                        if inside else None),
+            "inside_warned": sum(1 for e in inside_log if e[0] == "warned") if inside else None,
+            "lost_ids": sorted(lost)[:100],
+            "lost": len(lost),
+            "server_spans": {k: [round(v[0] - fault_at, 3), round(v[1] - fault_at, 3)]
+                             for k, v in spans.items()},
+            "overlap_pairs": [list(o) for o in overlaps(spans)],
+            "rest_primary_overlaps": [list(o) for o in run_overlaps(rest_spans)],
+            "rest_primary_spans": {k: [[round(a - fault_at, 2), round(b - fault_at, 2)] for a, b in v]
+                                   for k, v in rest_spans.items()},
+            "rest_transitions": transitions(rest_samples, fault_at),
+            "healthy_after_restore": healthy,
+            "start_members": start_members,
+            "etcd_leader_at_start": etcd_leader,
+            "etcd_leader_on_target": (etcd_leader == leader["host"]) if etcd_leader and leader else None,
+            "healthy_at_start": cluster_healthy(view, expected, want_sync) if view else None,
+            "restored_after_s": restored_after,
+            "writers": args.writers,
+            "reads": (dict(analyse_reads(rlog, fault_at, ended_at), readers=len(readers),
+                           entry_points=[safe_dsn(d) for d in read_entry]) if readers else None),
+        })
+        t0 = -args.steady
+        t1 = ended_at - fault_at
+        result["timeline"] = {
+            "bucket_s": BUCKET_S, "from_s": t0,
+            "outside": buckets([e[3] - fault_at for e in wlog if e[0] == "ack"], t0, t1),
+            "inside": (buckets([e[3] - fault_at for e in inside_log if e[0] == "ack"], t0, t1)
+                       if inside else None),
+            "reads_replica": (buckets([e[2] - fault_at for e in rlog if e[0] == "ok" and e[4]], t0, t1)
+                              if readers else None),
+            "reads_primary": (buckets([e[2] - fault_at for e in rlog if e[0] == "ok" and not e[4]], t0, t1)
+                              if readers else None),
+        }
+    finally:
+        stop.set()
+        probe_stop.set()
+        if not args.keep_table:
+            drop_database([admin_dsn] + entry_admin)
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     if args.json:
@@ -953,9 +1265,16 @@ def write_outputs(result, out):
     series = [("commits through the entry points", "#2e86c1", tl["outside"])]
     if tl.get("inside"):
         series.append(("commits on the isolated side", "#e67e22", tl["inside"]))
-    title = f"{label}: write outage {result.get('write_outage_s')} s, lost {result.get('lost')}"
+    titles = [f"commits per {int(tl['bucket_s'] * 1000)} ms"]
+    title = f"{label}: write outage {result.get('write_outage_s')} s"
+    if tl.get("reads_replica") is not None:
+        series += [("reads served by a replica", "#27ae60", tl["reads_replica"], 1),
+                   ("reads served by a primary", "#c71585", tl["reads_primary"], 1)]
+        titles.append(f"reads per {int(tl['bucket_s'] * 1000)} ms")
+        title += f", read outage {(result.get('reads') or {}).get('outage_s')} s"
+    title += f", lost {result.get('lost')}"
     (out / f"{label}.svg").write_text(timeline_svg(series, marks_of(result), tl["from_s"], title,
-                                                   bucket=tl["bucket_s"]))
+                                                   bucket=tl["bucket_s"], lane_titles=titles))
 
 
 def primary_rows(dsns, timeout=60):

@@ -41,6 +41,7 @@ class FilterModule(object):
             "rpo_settings": rpo_settings,
             "inventory_errors": inventory_errors,
             "node_addresses": cluster.node_addresses,
+            "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,
             "non_members": cluster.non_members,
             "sync_candidates": cluster.sync_candidates,

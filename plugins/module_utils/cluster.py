@@ -17,6 +17,11 @@ def node_addresses(hosts, hostvars):
     return out
 
 
+def hosts_with_address(hosts, hostvars, address):
+    """The hosts of `hosts` whose address (see node_addresses) is `address`, in their order."""
+    return [h for h, a in zip(hosts, node_addresses(hosts, hostvars)) if a == str(address)]
+
+
 def api_urls(hosts, hostvars, port=8008):
     """Patroni REST URL of each host: its address and its `patroni_rest_port`, else `port`."""
     urls = []

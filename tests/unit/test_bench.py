@@ -158,3 +158,15 @@ def test_a_drill_that_stopped_before_its_fault_is_not_a_failed_recovery():
     assert row["runs"] == 2 and row["failed"] == 0 and row["not_started"] == 1
     assert row["median_s"] == 5.75
     assert "| 2 (+1 stopped before the fault) |" in bench.table([row])
+
+
+def test_read_outage_column_is_the_median_of_the_runs_that_measured_it():
+    results = [run("crash", "fast", 21.0, reads={"outage_s": 1.5}),
+               run("crash", "fast", 22.0, reads={"outage_s": 3.5}),
+               run("crash", "fast", 23.0, reads=None), run("crash", "fast", 24.0)]
+    (row,) = bench.summarise(results)
+    assert row["read_outage_median_s"] == 2.5
+    assert "| read outage (median) |" in bench.table([row]).splitlines()[0]
+    assert "| 2.5 s | 0 | 0 | none |" in bench.table([row])
+    (old,) = bench.summarise([run("crash", "fast", 21.0)])  # results from before the read probe
+    assert "| — | 0 | 0 | none |" in bench.table([old])

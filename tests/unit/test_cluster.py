@@ -8,6 +8,15 @@ def test_node_addresses_prefer_node_address_and_keep_order():
     assert cluster.node_addresses(["b", "a", "c"], hostvars) == ["b", "10.0.0.5", "c"]
 
 
+def test_hosts_with_address_match_node_address_or_name():
+    hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {}, "10.0.0.7": {}}
+    hosts = ["a", "b", "10.0.0.7"]
+    assert cluster.hosts_with_address(hosts, hostvars, "10.0.0.5") == ["a"]
+    assert cluster.hosts_with_address(hosts, hostvars, "10.0.0.7") == ["10.0.0.7"]
+    assert cluster.hosts_with_address(hosts, hostvars, "a") == []  # a's address is 10.0.0.5, not its name
+    assert cluster.hosts_with_address(hosts, hostvars, "10.9.9.9") == []
+
+
 def test_api_urls_use_each_hosts_address_and_rest_port():
     hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {"patroni_rest_port": 8010}, "c": {}}
     assert cluster.api_urls(["a", "b", "c"], hostvars) == [

@@ -2,12 +2,14 @@
 
 import importlib.util
 import json
+import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("psycopg")
+psycopg = pytest.importorskip("psycopg")
 _spec = importlib.util.spec_from_file_location(
     "pgha_drill", Path(__file__).resolve().parents[2] / "tools" / "pgha_drill.py")
 drill = importlib.util.module_from_spec(_spec)
@@ -137,6 +139,9 @@ def test_leader_back_in_place_counts_only_with_same_ok():
     assert drill.leader_change(samples, 10.0, "pg-1", same_ok=True) == (12.0, "pg-1")
     # Never seen down: the old leader answering as before is not a recovery.
     assert drill.leader_change(samples[1:], 10.0, "pg-1", same_ok=True) == (None, None)
+    # Polls it missed (a loaded machine) are not a restart either.
+    missed = [(10.5, "pg-1", None, None, None), (11.0, "pg-1", "primary", "running", 1)]
+    assert drill.leader_change(missed, 10.0, "pg-1", same_ok=True) == (None, None)
 
 
 # ---------------------------------------------------------------- entry points and connections
@@ -282,3 +287,153 @@ def test_wait_writable_needs_every_entry_point_on_a_primary():
     answers = {"a": iter([True, True, True, True, True, True]), "b": iter([False, True, True, True])}
     assert drill.wait_writable(["a", "b"], 5, check=lambda d: next(answers[d]))
     assert not drill.wait_writable(["c"], 0, check=lambda d: False)
+
+
+# ---------------------------------------------------------------- the read probe
+
+REPLICA, PRIMARY = "10.0.0.3/32", "10.0.0.2/32"
+
+
+def read(at, server=REPLICA, in_recovery=True, reader=0):
+    return ("ok", at - 0.002, at, server, in_recovery, reader)
+
+
+def test_read_outage_is_the_longest_gap_after_the_last_read_before_the_fault():
+    log = [read(9.0), read(9.95), read(10.2),                     # reads still answered after the fault
+           ("error", 10.5, 10.5, None, None, 1),
+           read(14.7, PRIMARY, False), read(14.8), read(15.0)]
+    reads = drill.analyse_reads(log, fault_at=10.0, ended_at=15.05)
+    assert reads["outage_s"] == pytest.approx(14.7 - 10.2)
+    assert reads["outage_from_s"] == pytest.approx(0.2)
+    assert reads["resumed"] is True
+    assert reads["ok"] == 6 and reads["errors"] == 1
+    assert reads["before"] == {"replica": 2, "primary": 0}
+    assert reads["after"] == {"replica": 3, "primary": 1}
+    assert reads["primary_after_s"] == [pytest.approx(4.7), pytest.approx(4.7)]
+    assert reads["by_server"] == {REPLICA: {"replica": 5, "primary": 0},
+                                  PRIMARY: {"replica": 0, "primary": 1}}
+
+
+def test_reads_that_never_come_back_run_to_the_end_of_the_drill():
+    log = [read(9.0), read(9.9), ("error", 10.1, 10.1, None, None, 0), ("error", 11.0, 11.0, None, None, 0)]
+    reads = drill.analyse_reads(log, fault_at=10.0, ended_at=40.0)
+    assert reads["resumed"] is False
+    assert reads["outage_s"] == pytest.approx(40.0 - 9.9)
+    assert reads["after"] == {"replica": 0, "primary": 0} and reads["primary_after_s"] is None
+
+
+def test_a_silence_at_the_end_counts_even_after_reads_resumed():
+    log = [read(9.9), read(12.0), read(12.1)]
+    reads = drill.analyse_reads(log, fault_at=10.0, ended_at=30.0)
+    assert reads["resumed"] is True
+    assert reads["outage_s"] == pytest.approx(30.0 - 12.1)
+
+
+def test_uninterrupted_reads_have_a_short_outage_and_no_read_means_no_figure():
+    log = [read(9.95 + 0.05 * i) for i in range(20)]
+    assert drill.analyse_reads(log, 10.0, 10.95)["outage_s"] == pytest.approx(0.05)
+    empty = drill.analyse_reads([("error", 10.1, 10.1, None, None, 0)], 10.0, 20.0)
+    assert empty["outage_s"] is None and empty["resumed"] is False and empty["errors"] == 1
+
+
+def test_read_dsns_take_the_write_entry_points_hosts_on_the_replica_port():
+    dsns = ["postgres://dbadmin:pw@10.0.0.2:5433/postgres", "host=10.0.0.3 port=5433 user=dbadmin",
+            "postgres://dbadmin:pw@10.0.0.2:5433/postgres"]
+    out = [psycopg.conninfo.conninfo_to_dict(d) for d in drill.read_dsns(dsns, 5434)]
+    assert [(d["host"], d["port"]) for d in out] == [("10.0.0.2", "5434"), ("10.0.0.3", "5434")]
+    assert out[0]["password"] == "pw" and out[0]["dbname"] == "postgres"
+    assert "pw" not in drill.safe_dsn(dsns[0]) and "10.0.0.2" in drill.safe_dsn(dsns[0])
+
+
+def test_timeline_draws_reads_in_a_lane_of_their_own_scale():
+    series = [("writes", "#111111", [10, 20]),
+              ("reads", "#222222", [1, 2], 1), ("fallback", "#333333", [0, 1], 1)]
+    svg = drill.timeline_svg(series, [("fault", 0.0, "#ff0000")], 0.0, "t",
+                             lane_titles=["commits per 100 ms", "reads per 100 ms"])
+    root = ET.fromstring(svg)
+    rects = list(root.iter("{http://www.w3.org/2000/svg}rect"))
+
+    def bars(colour):
+        return [r for r in rects if r.get("fill") == colour and r.get("width") != "10"]
+    # each lane has its own peak: 20 commits and 2 reads draw the same height
+    assert float(bars("#111111")[1].get("height")) == pytest.approx(float(bars("#222222")[1].get("height")))
+    # the reads' lane lies below the commits' lane
+    assert float(bars("#222222")[1].get("y")) > float(bars("#111111")[1].get("y")) + float(
+        bars("#111111")[1].get("height"))
+    assert "reads per 100 ms" in svg and "commits per 100 ms" in svg
+    assert int(root.get("height")) > 320  # taller with a second lane
+
+
+def test_markdown_reports_the_read_probe():
+    reads = {"outage_s": 4.5, "resumed": True, "before": {"replica": 50, "primary": 0},
+             "after": {"replica": 80, "primary": 3}, "primary_after_s": [4.7, 5.1], "errors": 2}
+    text = drill.markdown_summary({"label": "x", "reads": reads})
+    assert "| read outage (replica service) | 4.5 s |" in text
+    assert ("| reads served by a replica / by a primary, after the fault "
+            "| 80 / 3 (primary from 4.7 s to 5.1 s) |") in text
+    assert "| failed reads | 2 |" in text
+    reads.update(resumed=False, outage_s=30.1)
+    assert "| read outage (replica service) | ≥ 30.1 s (no read succeeded after the fault) |" in \
+        drill.markdown_summary({"label": "x", "reads": reads})
+    assert "read outage" not in drill.markdown_summary({"label": "x", "reads": None})
+
+
+# ---------------------------------------------------------------- faults handed to an outside agent
+
+def test_reported_fault_time_is_used_only_between_request_and_answer():
+    assert drill.reported_fault_time({"fault_at": 101.5}, 100.0, 103.0) == \
+        (101.5, "reported by the injecting host")
+    # a crash scheduled a moment after the answer still counts (within the slack)
+    assert drill.reported_fault_time({"fault_at": 105.0}, 100.0, 103.0)[0] == 105.0
+    at, source = drill.reported_fault_time({"fault_at": 3700.0}, 100.0, 103.0)
+    assert at == 100.0 and "clocks differ" in source
+    assert drill.reported_fault_time({"fault_at": None}, 100.0, 103.0) == \
+        (100.0, "request (no time reported)")
+    assert drill.reported_fault_time({"fault_at": "soon"}, 100.0, 103.0)[0] == 100.0
+
+
+def test_handoff_writes_the_request_and_returns_the_answer(tmp_path):
+    def agent():
+        deadline = time.time() + 5
+        while not (tmp_path / "inject.json").exists() and time.time() < deadline:
+            time.sleep(0.01)
+        request = json.loads((tmp_path / "inject.json").read_text())
+        part = tmp_path / "answer.part"
+        part.write_text(json.dumps({"rc": 0, "fault_at": request["asked_at"] + 1, "output": "ok"}))
+        part.rename(tmp_path / "inject.done.json")
+
+    thread = threading.Thread(target=agent)
+    thread.start()
+    answer = drill.Handoff(tmp_path, 5).ask("inject", {"kind": "crash", "asked_at": 10.0})
+    thread.join()
+    assert answer == {"rc": 0, "fault_at": 11.0, "output": "ok"}
+    assert not list(tmp_path.glob(".*.part"))  # the request was renamed into place
+
+
+def test_handoff_gives_up_after_its_timeout(tmp_path):
+    assert drill.Handoff(tmp_path, 0.2).ask("restore", {"kind": "crash"}) is None
+    assert json.loads((tmp_path / "restore.json").read_text()) == {"kind": "crash"}
+
+
+def test_restore_asks_only_for_faults_that_need_undoing(tmp_path):
+    args = drill.parse_args(["--dsn", "postgres://h/db", "--confirm-cluster", "c", "--fault-kind",
+                             "postmaster-kill", "--handoff", str(tmp_path), "--handoff-timeout", "0.1"])
+    leader = {"name": "c-1", "host": "10.0.0.1"}
+    assert drill.restore(drill.Handoff(tmp_path, 0.1), args, ([], [], []), leader) is None
+    assert not (tmp_path / "restore.json").exists()
+    args.fault_kind = "patroni-stop"
+    (tmp_path / "restore.done.json").write_text('{"rc": 0}')
+    assert drill.restore(drill.Handoff(tmp_path, 1), args, ([], [], []), leader) is not None
+    assert json.loads((tmp_path / "restore.json").read_text())["host"] == "10.0.0.1"
+
+
+def test_handoff_and_read_probe_arguments_are_checked():
+    base = ["--dsn", "postgres://h/db", "--confirm-cluster", "pg-test"]
+    assert drill.parse_args(base + ["--fault-kind", "crash", "--handoff", "/tmp/x"]).handoff == "/tmp/x"
+    for bad in (["--fault", "true", "--handoff", "/tmp/x"],
+                ["--fault-kind", "switchover", "--handoff", "/tmp/x"],
+                ["--fault-kind", "crash", "--readers", "-1"],
+                ["--fault-kind", "crash", "--read-interval", "0"]):
+        with pytest.raises(SystemExit):
+            drill.parse_args(base + bad)
+    assert drill.parse_args(base + ["--fault-kind", "crash"]).readers == 2
