@@ -36,13 +36,19 @@ from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints  # n
 
 
 def leader(patroni_urls, timeout=1.0):
-    """(name, host) of the running leader, from the first member that answers; None if none runs."""
-    for url in patroni_urls:
+    """(name, host) of the running leader, from the first member that answers; None if none runs.
+
+    A member that answers moves to the front of `patroni_urls`, so a crashed
+    one costs its timeout once, not at every sample.
+    """
+    for url in list(patroni_urls):
         try:
             with urlopen(url.rstrip("/") + "/cluster", timeout=timeout) as answer:
                 members = json.load(answer).get("members", [])
         except (OSError, ValueError):
             continue
+        patroni_urls.remove(url)
+        patroni_urls.insert(0, url)
         for m in members:
             if m.get("role") in entrypoints.PRIMARY_ROLES and m.get("state") == "running":
                 return m["name"], m["host"]

@@ -57,7 +57,8 @@ def test_reports_how_long_each_entry_point_lagged_the_promotion(run):
 
 
 def test_two_primary_targets_at_once_are_counted(run):
-    script = Script(leaders=[A, B, B], targets=[[A[1]], [A[1], B[1]], [B[1]]], records=[[A[1]], [B[1]], [B[1]]])
+    script = Script(leaders=[A, B, B], targets=[[A[1]], [A[1], B[1]], [B[1]]],
+                    records=[[A[1]], [B[1]], [B[1]]])
     out = run(script, zone=False)
     assert out["max_primary_targets"] == 2
     assert out["target_group_after_promotion_s"] == pytest.approx(0.2)
@@ -82,3 +83,33 @@ def test_no_leader_change_means_nothing_followed(run):
 def test_zone_and_record_go_together():
     with pytest.raises(SystemExit):
         watcher.parse(["--patroni", "http://x:8008", "--zone-id", "Z1"])
+
+
+def test_leader_reads_the_first_member_that_answers_and_tries_it_first_next_time():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from conftest import free_port
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"members": [{"name": "pg-2", "host": "10.0.2.11", "role": "leader",
+                                            "state": "running"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dead, alive = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{server.server_port}"
+        urls = [dead, alive]
+        assert watcher.leader(urls, timeout=0.5) == ("pg-2", "10.0.2.11")
+        assert urls == [alive, dead]
+    finally:
+        server.shutdown()
