@@ -45,6 +45,8 @@ CASES = {
     "host-in-two-clusters": (1, ["host 10.99.0.3: is in the groups of 2 clusters (pg-bad, pg-other)"]),
     "undefined-vault-password": (1, ["pg_admin_password is not set, empty, or refers to an undefined "
                                      "variable", "is the vault file loaded?"]),
+    "nlb-without-vpc": (2, ["pg_entrypoints has nlb but entrypoint_aws_vpc_id is not set",
+                            "entrypoint_aws_subnets is not a list of two or more subnet IDs"]),
     "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set, empty, or refers to an "
                                        "undefined variable", "Ansible Vault"]),
 }
