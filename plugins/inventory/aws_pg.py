@@ -246,7 +246,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         page_size = self.get_option("page_size")
         if not 5 <= page_size <= 1000:
             raise AnsibleParserError(f"page_size: {page_size} is outside what EC2 accepts (5 to 1000)")
-        regions = self.get_option("regions") or [None]
+        regions = list(dict.fromkeys(self.get_option("regions"))) or [None]
         records = []
         try:
             for region in regions:
@@ -355,6 +355,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for name in sorted(clusters):
             for host in sorted(clusters[name], key=lambda h: int(h.tags["pg_seq"])):
                 self.inventory.add_host(host.name, group=name)
+        strict = self.get_option("strict")
         for host in hosts:
             hostvars = self._host_vars(host, hostname)
             for var, value in hostvars.items():
@@ -362,7 +363,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             variables = dict(hostvars)
             if host.tags["pg_cluster"]:
                 variables["pg_cluster"] = wrap_var(host.tags["pg_cluster"])
-            strict = self.get_option("strict")
             self._set_composite_vars(self.get_option("compose"), variables, host.name, strict)
             self._add_host_to_composed_groups(self.get_option("groups"), variables, host.name, strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, host.name, strict)
