@@ -8,6 +8,7 @@ inventory written by hand and read by `ansible-inventory` too.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -20,6 +21,7 @@ from conftest import MOTO_REGION, free_port
 
 from ansible_collections.pgha.cloud.plugins.inventory import aws_pg
 from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -170,6 +172,37 @@ def test_two_clusters_and_etcd_match_the_static_inventory(tmp_path, ec2):
     assert (host["ec2_availability_zone"], host["ec2_region"]) == ("eu-west-1b", MOTO_REGION)
     assert host["ansible_host"] == "10.0.2.11" and "node_address" not in host
     assert host["ec2_tags"]["pg_cluster"] == "pg-a"
+
+
+def test_the_example_reads_like_the_static_aws_example_and_passes_the_inventory_check(tmp_path, ec2):
+    # inventories/example-aws-ec2 against instances tagged as its comments say, in the VPC its filter names.
+    ec2.cluster("pg-prod", ["10.0.1.11", "10.0.2.11", "10.0.3.11"], etcd=True)
+    # Another VPC of the same region: the example's vpc-id filter leaves it out.
+    client = ec2.client()
+    vpc = client.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = client.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    client.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "pg_cluster", "Value": "pg-elsewhere"}]}])
+    example = tmp_path / "example"
+    shutil.copytree(ROOT / "inventories" / "example-aws-ec2", example)
+    source = example / "pg.aws_pg.yml"
+    config = yaml.safe_load(source.read_text())
+    assert config["regions"] == [MOTO_REGION]
+    config["filters"]["vpc-id"] = ec2.subnets[MOTO_REGION, "vpc"]
+    source.write_text(yaml.safe_dump(dict(config, endpoint_url=ec2.url)))
+
+    static = ROOT / "inventories" / "example-aws"
+    assert _ansible_inventory(example, "--graph").stdout == _ansible_inventory(static, "--graph").stdout
+    inv, ref = listed(_ansible_inventory(example)), listed(_ansible_inventory(static))
+    added = ("ansible_host",) + tuple(f"ec2_{f}" for f in (
+        "instance_id", "region", "availability_zone", "subnet_id", "vpc_id", "private_ip_address",
+        "instance_type", "image_id", "tags"))
+    for host, hv in inv["_meta"]["hostvars"].items():
+        assert {k: v for k, v in hv.items() if k not in added} == ref["_meta"]["hostvars"][host], host
+
+    groups = {name: data.get("hosts", []) for name, data in inv.items() if name != "_meta"}
+    groups.setdefault("ungrouped", [])
+    assert inventory_check.inventory_errors(inv["_meta"]["hostvars"], groups) == []
 
 
 def test_clusters_in_two_regions(tmp_path, ec2):
