@@ -7,11 +7,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-class ModuleDocFragment(object):
-    # Connection options of every AWS module; must match
-    # plugins/module_utils/aws.py aws_argument_spec().
-    DOCUMENTATION = r"""
-options:
+# Connection options of every AWS module; must match
+# plugins/module_utils/aws.py aws_argument_spec(). The EC2 inventory plugin
+# takes a list of regions, so it uses the fragment without `region`.
+_REGION = r"""
   region:
     description:
       - AWS region, for example C(eu-west-1).
@@ -19,6 +18,9 @@ options:
         the module fails naming this option when none of them sets one.
     type: str
     aliases: [aws_region]
+"""
+
+_CONNECTION = r"""
   profile:
     description:
       - Named profile from C(~/.aws/config) / C(~/.aws/credentials).
@@ -61,6 +63,16 @@ options:
       - Seconds to wait for an API answer.
     type: float
     default: 10
+"""
+
+_REQUIREMENTS = r"""
 requirements:
   - boto3 and botocore (pinned in the collection's C(requirements.txt))
 """
+
+
+class ModuleDocFragment(object):
+    # pgha.cloud.aws: the modules' options.
+    DOCUMENTATION = "options:" + _REGION + _CONNECTION + _REQUIREMENTS
+    # pgha.cloud.aws.connection: everything but the region.
+    CONNECTION = "options:" + _CONNECTION + _REQUIREMENTS

@@ -199,10 +199,16 @@ class Aws(object):
         except botocore.exceptions.ParamValidationError as e:
             raise AwsError(f"{service} {operation}: invalid parameters: {e}") from None
         except botocore.exceptions.ClientError as e:
-            raise _client_error(service, operation, e) from None
+            raise _client_error(service, operation, e, self.iam_action(service, operation)) from None
+
+    def iam_action(self, service, operation):
+        """The action an IAM policy names: ('elbv2', 'describe_target_groups') ->
+        'elasticloadbalancing:DescribeTargetGroups'."""
+        meta = self.client(service).meta
+        return f"{meta.service_model.signing_name}:{meta.method_to_api_mapping.get(operation, operation)}"
 
 
-def _client_error(service, operation, error):
+def _client_error(service, operation, error, action):
     info = error.response.get("Error", {})
     code, text = info.get("Code", "Unknown"), info.get("Message", str(error))
     message = f"{service} {operation} failed: {code}: {text}"
@@ -212,10 +218,26 @@ def _client_error(service, operation, error):
         )
     elif code in DENIED_CODES:
         message += (
-            f"; the IAM policy of this identity must allow {service}:{operation} on this resource "
-            "(see docs/entrypoints.md for the policies)"
+            f"; the IAM policy of this identity must allow {action} on this resource "
+            "(see docs/entrypoints.md and docs/inventory-aws.md for the policies)"
         )
     return AwsError(message, code=code)
+
+
+# -- EC2 ---------------------------------------------------------------------------
+def describe_instances(aws, filters, page_size=1000):
+    """Every instance matching `filters` ([{"Name": ..., "Values": [...]}]), all pages read."""
+    out, token = [], None
+    while True:
+        kwargs = dict(Filters=filters, MaxResults=page_size)
+        if token:
+            kwargs["NextToken"] = token
+        page = aws.call("ec2", "describe_instances", **kwargs)
+        for reservation in page.get("Reservations", []):
+            out.extend(reservation.get("Instances", []))
+        token = page.get("NextToken")
+        if not token:
+            return out
 
 
 # -- target groups -------------------------------------------------------------

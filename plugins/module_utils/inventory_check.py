@@ -5,6 +5,10 @@
 
 `inventory_errors(hostvars, groups)` returns one human-readable message per
 problem, in inventory order; an empty list means the inventory is usable.
+`identity_errors(hostvars, groups)` runs only the rules on who each host is
+(cluster name and membership, pg_seq, pg_role, etcd_seq values): the rules an
+inventory plugin can apply to what it builds, before group_vars and secrets
+are known.
 Every message names where the problem is (cluster/group and host), the
 variable, and how to fix it. Password values are never put in a message.
 
@@ -45,6 +49,8 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
 # Groups Ansible always defines; never a cluster.
 BUILTIN_GROUPS = ("all", "ungrouped")
 ETCD_GROUP = "etcd"
+# Names a cluster cannot take: its hosts would join the group of that name.
+RESERVED_GROUPS = BUILTIN_GROUPS + (ETCD_GROUP,)
 
 _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _TRUE_STRINGS = ("true", "yes", "on", "1")
@@ -158,7 +164,7 @@ def _duplicates(owners):
 def _cluster_groups(hostvars, groups):
     """Names of the groups that are PostgreSQL clusters, in inventory order."""
     return [group for group, hosts in groups.items()
-            if group not in BUILTIN_GROUPS
+            if group not in RESERVED_GROUPS
             and any(_pg_cluster(hostvars, host) == group for host in hosts)]
 
 
@@ -184,6 +190,10 @@ def _membership_errors(hostvars, groups, clusters):
             errors.append(
                 f"host {host}: pg_cluster '{pg_cluster}' is a group name Ansible reserves; name "
                 "the cluster e.g. pg-test and put its hosts under a group of that name")
+        elif pg_cluster == ETCD_GROUP:
+            errors.append(
+                f"host {host}: pg_cluster '{pg_cluster}' is the name of the group of etcd members; "
+                "name the cluster e.g. pg-test and put its hosts under a group of that name")
         elif pg_cluster is not None and host not in groups.get(pg_cluster, ()):
             also = f" (it is in group {in_clusters[0]})" if in_clusters else ""
             errors.append(
@@ -419,6 +429,10 @@ def _etcd_errors(hostvars, groups, clusters):
         return [(f"group etcd: is missing or empty, but cluster(s) {', '.join(clusters)} need it "
                  "as Patroni's DCS; add an etcd group with 3 (or 5) hosts, each with a unique "
                  "etcd_seq")]
+    return _etcd_seq_errors(hostvars, members) + _etcd_size_errors(hostvars, members)
+
+
+def _etcd_seq_errors(hostvars, members):
     errors = []
     hint = "give each etcd host a unique whole number etcd_seq >= 1 (e.g. etcd_seq: 1)"
     owners = {}
@@ -436,7 +450,6 @@ def _etcd_errors(hostvars, groups, clusters):
     for seq, hosts in _duplicates(owners):
         errors.append(f"group etcd, hosts {_hosts(hosts)}: etcd_seq {seq} is used by "
                       f"{' and '.join(hosts)}; {hint}")
-    errors.extend(_etcd_size_errors(hostvars, members))
     return errors
 
 
@@ -459,16 +472,36 @@ def _etcd_size_errors(hostvars, members):
 
 # ---------------------------------------------------------------- entry point
 
-def inventory_errors(hostvars, groups):
-    """Return the list of inventory problems (empty when the inventory is valid)."""
+IDENTITY_CHECKS = (_seq_errors, _role_errors)
+SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _entrypoint_errors, _aws_errors,
+                   _password_errors)
+
+
+def _errors(hostvars, groups, checks):
     clusters = _cluster_groups(hostvars, groups)
     errors = _membership_errors(hostvars, groups, clusters)
     for cluster in clusters:
         # Hosts whose pg_cluster points elsewhere were reported above; judge only members.
         members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
         errors.extend(_name_errors(cluster, members))
-        for check in (_seq_errors, _role_errors, _agreement_errors, _rto_errors,
-                      _rpo_errors, _entrypoint_errors, _aws_errors, _password_errors):
+        for check in checks:
             errors.extend(check(hostvars, cluster, members))
+    return errors, clusters
+
+
+def inventory_errors(hostvars, groups):
+    """Return the list of inventory problems (empty when the inventory is valid)."""
+    errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
     errors.extend(_etcd_errors(hostvars, groups, clusters))
+    return errors
+
+
+def identity_errors(hostvars, groups):
+    """The problems with who each host is (no settings, secrets or etcd member count).
+
+    What an inventory plugin can judge on its own: the variables and secrets
+    from group_vars, and etcd members from other sources, are not known yet.
+    """
+    errors, _ = _errors(hostvars, groups, IDENTITY_CHECKS)
+    errors.extend(_etcd_seq_errors(hostvars, list(groups.get(ETCD_GROUP) or ())))
     return errors

@@ -188,6 +188,24 @@ def test_bad_connection_settings(moto, settings, text):
         awslib.Aws(dict(dict(region=MOTO_REGION), **settings))
 
 
+@pytest.mark.parametrize("service, operation, action", [
+    ("ec2", "describe_instances", "ec2:DescribeInstances"),
+    ("elbv2", "describe_target_groups", "elasticloadbalancing:DescribeTargetGroups"),
+    ("route53", "list_hosted_zones", "route53:ListHostedZones"),
+])
+def test_access_denied_names_the_iam_action(moto, service, operation, action):
+    # moto does not enforce IAM: botocore's Stubber answers as AWS does for a missing permission.
+    from botocore.stub import Stubber
+
+    aws = awslib.Aws({"region": MOTO_REGION, "endpoint_url": moto})
+    with Stubber(aws.client(service)) as stub:
+        stub.add_client_error(operation, service_error_code="UnauthorizedOperation", http_status_code=403)
+        with pytest.raises(awslib.AwsError) as caught:
+            aws.call(service, operation)
+    assert caught.value.code == "UnauthorizedOperation"
+    assert f"the IAM policy of this identity must allow {action} on this resource" in caught.value.message
+
+
 def test_secrets_are_no_log():
     spec = awslib.aws_argument_spec()
     assert all(spec[k]["no_log"] for k in ("access_key", "secret_key", "session_token"))

@@ -152,6 +152,15 @@ def test_reserved_group_name_as_pg_cluster():
     assert "reserves" in error
 
 
+def test_etcd_group_name_as_pg_cluster():
+    # The cluster's hosts would join the etcd group and be judged as etcd members.
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.50"] = dict(PASSWORDS, pg_cluster="etcd", pg_seq=1, pg_role="primary")
+    groups["all"].append("10.210.0.50")
+    error = only_error(hostvars, groups)
+    assert "host 10.210.0.50: pg_cluster 'etcd' is the name of the group of etcd members" in error
+
+
 @pytest.mark.parametrize("name", ["pg_test", "PG-test", "-pg", "pg.test", "pg test"])
 def test_bad_cluster_name(name):
     hostvars, groups = valid_inventory()
@@ -770,3 +779,29 @@ def test_password_referring_to_undefined_variable_is_missing():
     set_all(hostvars, "pg_admin_password", _UndefinedMarker())
     error = only_error(hostvars, groups)
     assert "pg_admin_password is not set, empty, or refers to an undefined variable" in error
+
+
+# ---------------------------------------------------------------- identity only (inventory plugins)
+
+def test_identity_errors_leave_settings_secrets_and_etcd_size_to_the_preflight():
+    hostvars, groups = valid_inventory()
+    for vars_ in hostvars.values():
+        for name in PASSWORDS:
+            del vars_[name]
+        vars_["pg_rto"] = "turbo"
+    groups["etcd"] = groups["etcd"][:2]
+    assert len(errors_of(hostvars, groups)) == 7  # pg_rto, five passwords, two etcd members
+    assert inventory_check.identity_errors(hostvars, groups) == []
+
+
+def test_identity_errors_report_what_the_full_check_reports_about_identity():
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["pg_seq"] = 1
+    hostvars[H3]["pg_role"] = "leader"
+    hostvars[H3]["etcd_seq"] = "x"
+    errors = inventory_check.identity_errors(hostvars, groups)
+    assert len(errors) == 3, errors
+    assert set(errors) <= set(inventory_check.inventory_errors(hostvars, groups))
+    assert any("pg_seq 1 is used by 10.210.0.11 and 10.210.0.12" in e for e in errors)
+    assert any("pg_role 'leader' is not valid" in e for e in errors)
+    assert any("group etcd, host 10.210.0.13: etcd_seq 'x' is not an integer" in e for e in errors)
