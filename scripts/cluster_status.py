@@ -71,6 +71,11 @@ def main():
         address = hv.get("node_address", host)
         print(f"\n  read-write: postgres://{user}:{password}@{address}:5433/postgres")
         print(f"  read-only:  postgres://{user}:{password}@{address}:5434/postgres")
+        if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
+            # The VIP sits on the leader: PostgreSQL itself answers there.
+            vip = str(hv["pg_vip_address"]).split("/")[0]
+            port = hv.get("patroni_pg_port", 5432)
+            print(f"  vip:        postgres://{user}:{password}@{vip}:{port}/postgres  (the leader, direct)")
     return 1 if failed else 0
 
 

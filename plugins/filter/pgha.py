@@ -9,7 +9,13 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgha.cloud.plugins.module_utils import cluster, entrypoints, inventory_check, presets
+from ansible_collections.pgha.cloud.plugins.module_utils import (
+    cluster,
+    entrypoints,
+    inventory_check,
+    presets,
+    vip,
+)
 
 
 def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
@@ -34,6 +40,27 @@ def inventory_errors(hostvars, groups):
     return inventory_check.inventory_errors(hostvars, groups)
 
 
+def vip_vrid(cluster_name, vrid=None):
+    """`pg_cluster | pgha.cloud.vip_vrid(pg_vip_vrid | default(none))` -> VRRP id, given or derived."""
+    try:
+        return vip.effective_vrid(cluster_name, vrid)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{exc}; use a whole number from {vip.VRID_MIN} to {vip.VRID_MAX}") from exc
+
+
+def vip_address(value):
+    """`pg_vip_address | pgha.cloud.vip_address` -> '10.0.1.100/24', checked and normalised."""
+    try:
+        return str(vip.parse_vip(value))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"pg_vip_address {value!r} {exc}") from exc
+
+
+def vip_interface(facts, address):
+    """`ansible_facts | pgha.cloud.vip_interface(node_address)` -> device holding it, '' if none."""
+    return vip.interface_of(facts or {}, address) or ""
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -51,4 +78,7 @@ class FilterModule(object):
             "config_patch": cluster.config_patch,
             "member_line": cluster.member_line,
             "patroni_callbacks": entrypoints.patroni_callbacks,
+            "vip_vrid": vip_vrid,
+            "vip_address": vip_address,
+            "vip_interface": vip_interface,
         }

@@ -22,14 +22,14 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.pgha.cloud.plugins.module_utils import presets
+from ansible_collections.pgha.cloud.plugins.module_utils import presets, vip
 
 CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PG_ROLES = ("primary", "replica")
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
 # silently ignored, so nobody believes an NLB follows the primary when none does.
-IMPLEMENTED_ENTRYPOINTS = ("haproxy", "nlb", "route53")
+IMPLEMENTED_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 PASSWORD_VARS = (
     "pg_superuser_password",
     "pg_replication_password",
@@ -45,7 +45,9 @@ TIMING_OVERRIDES = (
 )
 # One value per cluster: Patroni keeps these in the DCS, so hosts cannot differ.
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
-                     "patroni_retry_timeout", "pg_version")
+                     "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid")
+# Cluster variables of the vip entry point (pg_vip_interface may differ per host).
+VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # Groups Ansible always defines; never a cluster.
 BUILTIN_GROUPS = ("all", "ungrouped")
 ETCD_GROUP = "etcd"
@@ -409,6 +411,120 @@ def _aws_cluster_errors(hostvars, where, hosts, wanted):
     return errors
 
 
+def _address(hostvars, host):
+    """The address peers use for a host: node_address, else the inventory name."""
+    value = _get(hostvars, host, "node_address")
+    return host if _is_blank(value) else str(value)
+
+
+def _lists_vip(value):
+    return isinstance(value, (list, tuple)) and "vip" in value
+
+
+def _vip_errors(hostvars, groups, cluster, members):
+    """The vip entry point: on every member or none, a usable address, id and interface."""
+    with_vip = [host for host in members if _lists_vip(_get(hostvars, host, "pg_entrypoints"))]
+    without = [host for host in members if host not in with_vip]
+    if with_vip and without:
+        return [(f"{_where(cluster, without)}: pg_entrypoints does not list vip, but "
+                 f"{_hosts(with_vip)} do; keepalived must run on every member or the VIP cannot "
+                 f"follow a failover there; set pg_entrypoints once in the vars of group {cluster}")]
+    if not with_vip:
+        stray = [(name, host) for name in VIP_VARS for host in members
+                 if not _is_blank(_get(hostvars, host, name))]
+        names = list(dict.fromkeys(name for name, _ in stray))
+        if not names:
+            return []
+        hosts = list(dict.fromkeys(host for _, host in stray))
+        return [(f"{_where(cluster, hosts)}: {', '.join(names)} set but pg_entrypoints does not "
+                 "list vip, so no VIP would be deployed; add vip to pg_entrypoints (e.g. "
+                 f"pg_entrypoints: [haproxy, vip]) or remove {', '.join(names)}")]
+    errors = []
+    if len(members) < 2:
+        errors.append(f"{_where(cluster, members)}: the vip entry point needs at least 2 members "
+                      "(keepalived runs VRRP between them by unicast and cannot without a peer); "
+                      "add a replica or remove vip from pg_entrypoints")
+    for value, hosts in _by_value(hostvars, members, "pg_vip_address"):
+        errors.extend(_vip_address_errors(hostvars, groups, cluster, members, value, hosts))
+    for value, hosts in _by_value(hostvars, members, "pg_vip_vrid"):
+        if _is_blank(value):
+            continue
+        try:
+            vip.effective_vrid(cluster, value)
+        except ValueError:
+            errors.append(f"{_where(cluster, hosts)}: pg_vip_vrid {_show(value)} is not a whole "
+                          f"number from {vip.VRID_MIN} to {vip.VRID_MAX}; set a VRRP virtual router id "
+                          "in that range, or remove it to use the one derived from the cluster name "
+                          f"({vip.default_vrid(cluster)})")
+    for value, hosts in _by_value(hostvars, members, "pg_vip_interface"):
+        if not _is_blank(value) and not (isinstance(value, str) and vip.INTERFACE_RE.match(value)):
+            errors.append(f"{_where(cluster, hosts)}: pg_vip_interface {_show(value)} is not an "
+                          "interface name; give the device that holds the node's address (e.g. "
+                          "eth0), or remove it to find that device from the node's address")
+    return errors
+
+
+def _vip_address_errors(hostvars, groups, cluster, members, value, hosts):
+    where = _where(cluster, hosts)
+    if _is_blank(value):
+        return [(f"{where}: pg_entrypoints lists vip but pg_vip_address is not set; set it to a "
+                 "free address of the nodes' network with its prefix, e.g. pg_vip_address: "
+                 "10.0.1.100/24")]
+    try:
+        address = vip.parse_vip(value)
+    except ValueError as exc:
+        return [f"{where}: pg_vip_address {_show(value)} {exc}"]
+    errors = []
+    taken = [host for host in _all_hosts(groups) if vip.ipv4(_address(hostvars, host)) == address.ip]
+    if taken:
+        errors.append(f"{where}: pg_vip_address {address.ip} is the address of host "
+                      f"{_hosts(taken)}; the VIP must be a free address that no node owns, or "
+                      "keepalived would take that node's address away with it")
+    outside = [host for host in members
+               if vip.ipv4(_address(hostvars, host)) is not None
+               and vip.ipv4(_address(hostvars, host)) not in address.network]
+    if outside:
+        errors.append(f"{where}: pg_vip_address {address} is not in the network of "
+                      f"{_hosts(outside)} ({', '.join(_address(hostvars, h) for h in outside)}); "
+                      "keepalived announces the VIP by ARP on the members' own network, so pick "
+                      "an address and prefix of that network, e.g. the nodes' /24")
+    return errors
+
+
+def _vip_cluster_errors(hostvars, groups, clusters):
+    """Between clusters: no shared VIP, and a distinct VRRP id where their VIP networks meet."""
+    settings = []
+    for cluster in clusters:
+        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        if not members or not all(_lists_vip(_get(hostvars, h, "pg_entrypoints")) for h in members):
+            continue
+        addresses = {_key(_get(hostvars, h, "pg_vip_address")) for h in members}
+        vrids = {_key(_get(hostvars, h, "pg_vip_vrid")) for h in members}
+        if len(addresses) != 1 or len(vrids) != 1:
+            continue  # reported as a disagreement already
+        raw_vrid = _get(hostvars, members[0], "pg_vip_vrid")
+        try:
+            address = vip.parse_vip(_get(hostvars, members[0], "pg_vip_address"))
+            vrid = vip.effective_vrid(cluster, raw_vrid)
+        except ValueError:
+            continue  # reported with the cluster
+        settings.append((cluster, address, vrid, _is_blank(raw_vrid)))
+    errors = []
+    for index, (first, first_vip, first_vrid, first_derived) in enumerate(settings):
+        for second, second_vip, second_vrid, second_derived in settings[index + 1:]:
+            if first_vip.ip == second_vip.ip:
+                errors.append(f"clusters {first}, {second}: both use pg_vip_address {first_vip.ip}; "
+                              "each cluster needs a VIP of its own")
+            elif vip.networks_overlap(first_vip, second_vip) and first_vrid == second_vrid:
+                how = ", ".join(f"{name} {'derived from its name' if derived else 'from pg_vip_vrid'}"
+                                for name, derived in ((first, first_derived), (second, second_derived)))
+                errors.append(f"clusters {first}, {second}: share the network {first_vip.network} "
+                              f"and both use VRRP virtual router id {first_vrid} ({how}); set "
+                              f"pg_vip_vrid to different numbers from {vip.VRID_MIN} to "
+                              f"{vip.VRID_MAX} in the vars of one or both groups")
+    return errors
+
+
 def _password_errors(hostvars, cluster, members):
     # Only ever test for presence: a password value must never reach a message.
     errors = []
@@ -492,6 +608,10 @@ def _errors(hostvars, groups, checks):
 def inventory_errors(hostvars, groups):
     """Return the list of inventory problems (empty when the inventory is valid)."""
     errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
+    for cluster in clusters:
+        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        errors.extend(_vip_errors(hostvars, groups, cluster, members))
+    errors.extend(_vip_cluster_errors(hostvars, groups, clusters))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     return errors
 

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, presets
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, presets, vip
 
 H1, H2, H3 = "10.210.0.11", "10.210.0.12", "10.210.0.13"
 
@@ -442,14 +442,6 @@ def test_implemented_entrypoints_are_accepted():
     assert errors_of(hostvars, groups) == []
 
 
-def test_planned_entrypoints_are_refused_not_ignored():
-    hostvars, groups = valid_inventory()
-    set_all(hostvars, "pg_entrypoints", ["haproxy", "vip"])
-    error = only_error(hostvars, groups)
-    assert "pg_entrypoints item(s) 'vip' are not implemented in this version" in error
-    assert "use haproxy, nlb, route53 for now" in error
-
-
 AWS_VARS = {
     "entrypoint_aws_region": "eu-west-1",
     "entrypoint_aws_vpc_id": "vpc-0abc",
@@ -527,6 +519,197 @@ def test_unknown_entrypoint():
     error = only_error(hostvars, groups)
     assert "pg_entrypoints has unknown item(s) 'elb'" in error
     assert error.endswith("choose from: haproxy, nlb, route53, vip")
+
+
+# ---------------------------------------------------------------- the vip entry point
+
+def with_vip(address="10.210.0.100/24", **extra):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "vip"])
+    set_all(hostvars, "pg_vip_address", address)
+    for name, value in extra.items():
+        set_all(hostvars, name, value)
+    return hostvars, groups
+
+
+def test_vip_is_accepted_with_an_address():
+    assert errors_of(*with_vip()) == []
+    assert errors_of(*with_vip(pg_vip_vrid=51, pg_vip_interface="eth0")) == []
+
+
+def test_vip_without_address():
+    hostvars, groups = with_vip()
+    set_all(hostvars, "pg_vip_address", None)
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_entrypoints lists vip but "
+                            "pg_vip_address is not set")
+    assert "e.g. pg_vip_address: 10.0.1.100/24" in error
+
+
+@pytest.mark.parametrize("address, fragment", [
+    ("10.210.0.100", "pg_vip_address '10.210.0.100' has no prefix length; write it with the prefix of "
+                     "the nodes' network, e.g. 10.210.0.100/24"),
+    ("10.210.0.1000/24", "is not an IPv4 address with a prefix length"),
+    ("fd00::100/64", "supports IPv4 only"),
+    ("10.210.0.255/24", "is the network or broadcast address of 10.210.0.0/24"),
+])
+def test_vip_address_must_be_an_ipv4_host_with_prefix(address, fragment):
+    error = only_error(*with_vip(address))
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_vip_address")
+    assert fragment in error
+
+
+def test_vip_must_not_be_a_members_address():
+    error = only_error(*with_vip(f"{H2}/24"))
+    assert f"pg_vip_address {H2} is the address of host {H2}" in error
+    assert "a free address that no node owns" in error
+
+
+def test_vip_must_not_be_any_inventory_hosts_address():
+    hostvars, groups = with_vip("10.210.0.50/24")
+    hostvars["10.210.0.50"] = {"etcd_seq": 4}  # an etcd-only host
+    groups["all"].append("10.210.0.50")
+    groups["etcd"] += ["10.210.0.50", "10.210.0.51"]
+    hostvars["10.210.0.51"] = {"etcd_seq": 5}
+    groups["all"].append("10.210.0.51")
+    error = only_error(hostvars, groups)
+    assert "pg_vip_address 10.210.0.50 is the address of host 10.210.0.50" in error
+
+
+def test_vip_is_compared_with_node_address_not_the_name():
+    hostvars, groups = with_vip("10.210.0.100/24")
+    hostvars[H3]["node_address"] = "10.210.0.100"
+    error = only_error(hostvars, groups)
+    assert f"is the address of host {H3}" in error
+
+
+def test_vip_must_be_in_the_members_network():
+    error = only_error(*with_vip("10.220.0.100/24"))
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_vip_address 10.220.0.100/24 is "
+                            f"not in the network of {H1}, {H2}, {H3}")
+    assert "announces the VIP by ARP on the members' own network" in error
+
+
+def test_members_known_by_name_are_not_judged_by_network():
+    hostvars, groups = with_vip("10.220.0.100/24")
+    for host in (H1, H2, H3):
+        hostvars[host]["node_address"] = f"db-{host[-2:]}.example.com"
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("vrid", [0, 256, "x", 1.5])
+def test_vip_vrid_must_be_1_to_255(vrid):
+    error = only_error(*with_vip(pg_vip_vrid=vrid))
+    assert ": pg_vip_vrid " in error
+    assert "is not a whole number from 1 to 255" in error
+    assert f"derived from the cluster name ({vip.default_vrid('pg-test')})" in error
+
+
+@pytest.mark.parametrize("vrid", [1, "255", 51])
+def test_vip_vrid_in_range_passes(vrid):
+    assert errors_of(*with_vip(pg_vip_vrid=vrid)) == []
+
+
+def test_vip_interface_must_look_like_a_device():
+    hostvars, groups = with_vip()
+    hostvars[H2]["pg_vip_interface"] = "eth 0"
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_vip_interface 'eth 0' is not an interface name")
+
+
+def test_vip_interface_may_differ_between_hosts():
+    hostvars, groups = with_vip()
+    hostvars[H1]["pg_vip_interface"] = "eth0"
+    hostvars[H2]["pg_vip_interface"] = "ens18"
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("name, value, other", [("pg_vip_address", "10.210.0.100/24", "10.210.0.101/24"),
+                                                ("pg_vip_vrid", 10, 11)])
+def test_vip_settings_are_cluster_wide(name, value, other):
+    hostvars, groups = with_vip()
+    set_all(hostvars, name, value)
+    hostvars[H3][name] = other
+    error = only_error(hostvars, groups)
+    assert f"{name} differs between hosts of the cluster" in error
+
+
+def test_vip_on_some_members_only():
+    hostvars, groups = with_vip()
+    hostvars[H3]["pg_entrypoints"] = ["haproxy"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H3}: pg_entrypoints does not list vip, "
+                            f"but {H1}, {H2} do")
+    assert "set pg_entrypoints once in the vars of group pg-test" in error
+
+
+@pytest.mark.parametrize("name, value", [("pg_vip_address", "10.210.0.100/24"), ("pg_vip_vrid", 7),
+                                         ("pg_vip_interface", "eth0")])
+def test_vip_settings_without_the_vip_entry_point(name, value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} set but pg_entrypoints does "
+                            "not list vip, so no VIP would be deployed")
+    assert "pg_entrypoints: [haproxy, vip]" in error
+
+
+def test_vip_needs_a_peer():
+    hostvars, groups = with_vip()
+    groups["pg-test"] = [H1]
+    for host in (H2, H3):
+        del hostvars[host]["pg_cluster"]
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, host {H1}: the vip entry point needs at least 2 members")
+
+
+def add_vip_cluster(hostvars, groups, name, hosts, address, vrid=None):
+    add_cluster(hostvars, groups, name, hosts)
+    for host in hosts:
+        hostvars[host].update(pg_entrypoints=["haproxy", "vip"], pg_vip_address=address)
+        if vrid is not None:
+            hostvars[host]["pg_vip_vrid"] = vrid
+
+
+def test_clusters_on_one_network_with_the_same_derived_vrid():
+    # CRC32 puts pg-4 and pg-20 on the same id (16).
+    assert vip.default_vrid("pg-4") == vip.default_vrid("pg-20")
+    hostvars, groups = {}, {"all": [], "ungrouped": [], "etcd": [H1, H2, H3]}
+    for seq, host in enumerate((H1, H2, H3), start=1):
+        hostvars[host] = {"etcd_seq": seq}
+        groups["all"].append(host)
+    add_vip_cluster(hostvars, groups, "pg-4", ["10.210.0.21", "10.210.0.22"], "10.210.0.104/24")
+    add_vip_cluster(hostvars, groups, "pg-20", ["10.210.0.31", "10.210.0.32"], "10.210.0.120/24")
+    error = only_error(hostvars, groups)
+    assert error == (
+        f"clusters pg-4, pg-20: share the network 10.210.0.0/24 and both use VRRP virtual router id "
+        f"{vip.default_vrid('pg-4')} (pg-4 derived from its name, pg-20 derived from its name); set "
+        "pg_vip_vrid to different numbers from 1 to 255 in the vars of one or both groups")
+    for host in ("10.210.0.31", "10.210.0.32"):
+        hostvars[host]["pg_vip_vrid"] = 99
+    assert errors_of(hostvars, groups) == []
+
+
+def test_clusters_with_the_same_explicit_vrid_on_separate_networks_pass():
+    hostvars, groups = with_vip(pg_vip_vrid=9)
+    add_vip_cluster(hostvars, groups, "pg-other", ["10.220.0.21", "10.220.0.22"], "10.220.0.100/24", vrid=9)
+    assert errors_of(hostvars, groups) == []
+
+
+def test_clusters_with_the_same_explicit_vrid_on_one_network():
+    hostvars, groups = with_vip(pg_vip_vrid=9)
+    add_vip_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"], "10.210.0.101/24", vrid=9)
+    error = only_error(hostvars, groups)
+    assert error.startswith("clusters pg-test, pg-other: share the network 10.210.0.0/24 and both use VRRP "
+                            "virtual router id 9 (pg-test from pg_vip_vrid, pg-other from pg_vip_vrid)")
+
+
+def test_clusters_must_not_share_a_vip():
+    hostvars, groups = with_vip()
+    add_vip_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"], "10.210.0.100/24")
+    error = only_error(hostvars, groups)
+    assert error == ("clusters pg-test, pg-other: both use pg_vip_address 10.210.0.100; each cluster needs "
+                     "a VIP of its own")
 
 
 # ---------------------------------------------------------------- passwords

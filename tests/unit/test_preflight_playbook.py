@@ -49,6 +49,13 @@ CASES = {
                             "entrypoint_aws_subnets is not a list of two or more subnet IDs"]),
     "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set, empty, or refers to an "
                                        "undefined variable", "Ansible Vault"]),
+    "vip-without-address": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_entrypoints lists "
+                                "vip but pg_vip_address is not set"]),
+    "vip-is-a-host-address": (1, ["pg_vip_address 10.99.0.2 is the address of host 10.99.0.2",
+                                  "the VIP must be a free address that no node owns"]),
+    "vip-vrid-out-of-range": (1, ["pg_vip_vrid 300 is not a whole number from 1 to 255"]),
+    "vip-vrid-clash": (1, ["clusters pg-bad, pg-other: share the network 10.99.0.0/24 and both use VRRP "
+                           "virtual router id 42", "set pg_vip_vrid to different numbers"]),
 }
 
 
