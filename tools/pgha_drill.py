@@ -888,13 +888,18 @@ def safe_dsn(dsn):
     return psycopg.conninfo.make_conninfo(**info)
 
 
-def readable(dsn):
-    """Whether a fresh connection through `dsn` answers a query."""
+def _fresh_answer(dsn, query):
+    """The boolean `query` returns on a fresh connection through `dsn`; False when it fails."""
     try:
         with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-            return conn.execute("SELECT true").fetchone()[0]
+            return conn.execute(query).fetchone()[0]
     except psycopg.Error:
         return False
+
+
+def readable(dsn):
+    """Whether a fresh connection through `dsn` answers a query."""
+    return _fresh_answer(dsn, "SELECT true")
 
 
 def drop_database(dsns, timeout=60):
@@ -983,11 +988,7 @@ def restore(handoff, args, plan, leader):
 
 def writable(dsn):
     """Whether a fresh connection through `dsn` lands on a server that is not in recovery."""
-    try:
-        with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-            return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()[0]
-    except psycopg.Error:
-        return False
+    return _fresh_answer(dsn, "SELECT NOT pg_is_in_recovery()")
 
 
 def wait_writable(dsns, timeout, check=writable):
