@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pgha.cloud.plugins.module_utils import cluster, inventory_check, presets
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster, haproxy, inventory_check, presets
 
 
 def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
@@ -34,6 +34,45 @@ def inventory_errors(hostvars, groups):
     return inventory_check.inventory_errors(hostvars, groups)
 
 
+def haproxy_default_clusters(hostvars, groups, host):
+    """`hostvars | pgha.cloud.haproxy_default_clusters(groups, inventory_hostname)`: the role default."""
+    return haproxy.default_clusters(hostvars, groups, host)
+
+
+def haproxy_served_clusters(hostvars, groups, host):
+    """`hostvars | pgha.cloud.haproxy_served_clusters(groups, host)`: an inventory haproxy_clusters wins."""
+    return haproxy.served_clusters(hostvars, groups, host)
+
+
+def haproxy_hosts(hostvars, groups, cluster_name=None):
+    """`hostvars | pgha.cloud.haproxy_hosts(groups[, cluster])`: hosts running HAProxy (for a cluster)."""
+    return haproxy.haproxy_hosts(hostvars, groups, cluster_name)
+
+
+def haproxy_instances(hostvars, groups, clusters):
+    """`hostvars | pgha.cloud.haproxy_instances(groups, clusters)`: [{host, cluster}] pairs."""
+    return haproxy.haproxy_instances(hostvars, groups, clusters)
+
+
+def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
+    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports."""
+    return haproxy.cluster_ports(hostvars, groups, cluster_name, fallback or haproxy.DEFAULT_PORTS)
+
+
+def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
+    """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
+    try:
+        return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def haproxy_port_clashes(plan, other_ports):
+    """`plan | pgha.cloud.haproxy_port_clashes({label: port})`: one message per port used twice."""
+    return [f"port {port} is used by {' and '.join(names)}"
+            for port, names in haproxy.port_clashes(plan, other_ports)]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -49,4 +88,11 @@ class FilterModule(object):
             "hba_rules": cluster.hba_rules,
             "config_patch": cluster.config_patch,
             "member_line": cluster.member_line,
+            "haproxy_default_clusters": haproxy_default_clusters,
+            "haproxy_served_clusters": haproxy_served_clusters,
+            "haproxy_hosts": haproxy_hosts,
+            "haproxy_instances": haproxy_instances,
+            "haproxy_cluster_ports": haproxy_cluster_ports,
+            "haproxy_plan": haproxy_plan,
+            "haproxy_port_clashes": haproxy_port_clashes,
         }
