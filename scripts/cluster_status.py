@@ -13,6 +13,11 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from pathlib import Path
+
+# The checkout is the collection (collections/ansible_collections/pgha/cloud links to it).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy  # noqa: E402
 
 
 def inventory(path):
@@ -30,6 +35,19 @@ def clusters(inv):
         if "pg_cluster" in hv:
             found.setdefault(hv["pg_cluster"], []).append((host, hv))
     return found
+
+
+def groups_of(inv):
+    """{group: [hosts]} with children folded in, like Ansible's `groups`."""
+    def hosts(group, seen=()):
+        entry = inv.get(group, {})
+        out = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            if child not in seen:
+                out += [h for h in hosts(child, seen + (group,)) if h not in out]
+        return out
+    names = [g for g in inv if g != "_meta"]
+    return {g: hosts(g) for g in names}
 
 
 def ask(members, path):
@@ -53,7 +71,8 @@ def main():
     parser.add_argument("-i", "--inventory", required=True)
     args = parser.parse_args()
     failed = False
-    for name, members in sorted(clusters(inventory(args.inventory)).items()):
+    inv = inventory(args.inventory)
+    for name, members in sorted(clusters(inv).items()):
         state = ask(members, "/cluster")
         if state is None:
             print(f"{name}: no Patroni member answered")
@@ -65,12 +84,20 @@ def main():
             print(row(m["name"], m.get("host", "?"), m.get("role", "?"), m.get("state", "?"),
                       m.get("timeline", ""), m.get("lag", "" if m.get("role") == "leader" else "?")))
             failed = failed or m.get("state") not in ("running", "streaming")
-        host, hv = members[0]
+        # Through the first HAProxy that routes to the cluster (a node, or a pg_proxy host).
+        hostvars = inv.get("_meta", {}).get("hostvars", {})
+        groups = groups_of(inv)
+        routers = haproxy.haproxy_hosts(hostvars, groups, name)
+        if not routers:
+            continue
+        router = routers[0]
+        ports = haproxy.cluster_ports(hostvars, groups, name, haproxy.fallback_ports(hostvars, router))
         user = "dbadmin"
-        password = urllib.parse.quote(str(hv.get("pg_admin_password", "")), safe="")
-        address = hv.get("node_address", host)
-        print(f"\n  read-write: postgres://{user}:{password}@{address}:5433/postgres")
-        print(f"  read-only:  postgres://{user}:{password}@{address}:5434/postgres")
+        password = urllib.parse.quote(str(members[0][1].get("pg_admin_password", "")), safe="")
+        address = hostvars[router].get("node_address", router)
+        print(f"\n  read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres")
+        print(f"  read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres")
+        hv = members[0][1]
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
             vip = str(hv["pg_vip_address"]).split("/")[0]

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.pgha.cloud.plugins.module_utils import (
     cluster,
     entrypoints,
+    haproxy,
     inventory_check,
     presets,
     vip,
@@ -61,6 +62,45 @@ def vip_interface(facts, address):
     return vip.interface_of(facts or {}, address) or ""
 
 
+def haproxy_default_clusters(hostvars, groups, host):
+    """`hostvars | pgha.cloud.haproxy_default_clusters(groups, inventory_hostname)`: the role default."""
+    return haproxy.default_clusters(hostvars, groups, host)
+
+
+def haproxy_served_clusters(hostvars, groups, host):
+    """`hostvars | pgha.cloud.haproxy_served_clusters(groups, host)`: an inventory haproxy_clusters wins."""
+    return haproxy.served_clusters(hostvars, groups, host)
+
+
+def haproxy_hosts(hostvars, groups, cluster_name=None):
+    """`hostvars | pgha.cloud.haproxy_hosts(groups[, cluster])`: hosts running HAProxy (for a cluster)."""
+    return haproxy.haproxy_hosts(hostvars, groups, cluster_name)
+
+
+def haproxy_instances(hostvars, groups, clusters):
+    """`hostvars | pgha.cloud.haproxy_instances(groups, clusters)`: [{host, cluster}] pairs."""
+    return haproxy.haproxy_instances(hostvars, groups, clusters)
+
+
+def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
+    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports."""
+    return haproxy.cluster_ports(hostvars, groups, cluster_name, fallback or haproxy.DEFAULT_PORTS)
+
+
+def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
+    """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
+    try:
+        return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def haproxy_port_clashes(plan, other_ports):
+    """`plan | pgha.cloud.haproxy_port_clashes({label: port})`: one message per port used twice."""
+    return [f"port {port} is used by {' and '.join(names)}"
+            for port, names in haproxy.port_clashes(plan, other_ports)]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -81,4 +121,11 @@ class FilterModule(object):
             "vip_vrid": vip_vrid,
             "vip_address": vip_address,
             "vip_interface": vip_interface,
+            "haproxy_default_clusters": haproxy_default_clusters,
+            "haproxy_served_clusters": haproxy_served_clusters,
+            "haproxy_hosts": haproxy_hosts,
+            "haproxy_instances": haproxy_instances,
+            "haproxy_cluster_ports": haproxy_cluster_ports,
+            "haproxy_plan": haproxy_plan,
+            "haproxy_port_clashes": haproxy_port_clashes,
         }

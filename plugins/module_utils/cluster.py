@@ -96,11 +96,13 @@ def etcd_initial_cluster(members, name, peer_url):
     return ",".join(pairs + [f"{name}={peer_url}"])
 
 
-def hba_rules(member_addresses, client_networks, superuser, replication_user):
-    """pg_hba lines: cluster members and configured client networks, scram-sha-256 only.
+def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None):
+    """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
     The replication user must also reach its own server locally: a demoted
-    primary asks itself for its timeline before pg_rewind.
+    primary asks itself for its timeline before pg_rewind. HAProxy passes a
+    client's connection on from its own address, so the proxies that route to
+    the cluster may log in (never as the replication user).
     """
     rules = [
         f"local all {superuser} peer",
@@ -111,6 +113,8 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user):
     ]
     for address in member_addresses:
         rules.append(f"host replication {replication_user} {address}/32 scram-sha-256")
+        rules.append(f"host all all {address}/32 scram-sha-256")
+    for address in proxy_addresses or []:
         rules.append(f"host all all {address}/32 scram-sha-256")
     for network in client_networks or []:
         rules.append(f"host all all {network} scram-sha-256")

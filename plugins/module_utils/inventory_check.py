@@ -22,7 +22,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.pgha.cloud.plugins.module_utils import presets, vip
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, presets, vip
 
 CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PG_ROLES = ("primary", "replica")
@@ -45,14 +45,15 @@ TIMING_OVERRIDES = (
 )
 # One value per cluster: Patroni keeps these in the DCS, so hosts cannot differ.
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
-                     "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid")
+                     "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
+                     "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # Groups Ansible always defines; never a cluster.
-BUILTIN_GROUPS = ("all", "ungrouped")
-ETCD_GROUP = "etcd"
+BUILTIN_GROUPS = haproxy.BUILTIN_GROUPS
+ETCD_GROUP = haproxy.ETCD_GROUP
 # Names a cluster cannot take: its hosts would join the group of that name.
-RESERVED_GROUPS = BUILTIN_GROUPS + (ETCD_GROUP,)
+RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
 _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
 _TRUE_STRINGS = ("true", "yes", "on", "1")
@@ -165,9 +166,8 @@ def _duplicates(owners):
 
 def _cluster_groups(hostvars, groups):
     """Names of the groups that are PostgreSQL clusters, in inventory order."""
-    return [group for group, hosts in groups.items()
-            if group not in RESERVED_GROUPS
-            and any(_pg_cluster(hostvars, host) == group for host in hosts)]
+    # The same discovery places HAProxy, so the check and the roles agree.
+    return haproxy.cluster_groups(hostvars, groups)
 
 
 def _all_hosts(groups):
@@ -586,11 +586,178 @@ def _etcd_size_errors(hostvars, members):
     return []
 
 
+# ---------------------------------------------------------------- HAProxy placement
+
+def _haproxy_setting_errors(hostvars, cluster, members):
+    """pg_haproxy_local is a boolean; pg_haproxy_ports names three distinct ports."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_haproxy_local"):
+        if haproxy.parse_bool(value, True) is None:
+            errors.append(f"{_where(cluster, hosts)}: pg_haproxy_local {_show(value)} is not a boolean; "
+                          "use true (HAProxy on every node of the cluster, the default) or false (only "
+                          "the pg_proxy hosts route to it)")
+    names = ", ".join(haproxy.SERVICE_NAMES)
+    example = ("e.g. pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446}, or remove it "
+               "to use 5433/5434/5436")
+    for value, hosts in _by_value(hostvars, members, "pg_haproxy_ports"):
+        if value is None:
+            continue
+        where = _where(cluster, hosts)
+        if not isinstance(value, dict):
+            errors.append(f"{where}: pg_haproxy_ports {_show(value)} is not a mapping; give a port for "
+                          f"each of {names}, {example}")
+            continue
+        keys = [str(key) for key in value]
+        missing = [name for name in haproxy.SERVICE_NAMES if name not in keys]
+        unknown = [key for key in keys if key not in haproxy.SERVICE_NAMES]
+        if missing or unknown:
+            detail = "; ".join(part for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(unknown)}" if unknown else "") if part)
+            errors.append(f"{where}: pg_haproxy_ports must name exactly {names} ({detail}); {example}")
+            continue
+        bad = [f"{name}={_show(value[name])}" for name in haproxy.SERVICE_NAMES
+               if _as_int(value[name]) is None or not 1 <= _as_int(value[name]) <= 65535]
+        if bad:
+            errors.append(f"{where}: pg_haproxy_ports {', '.join(bad)} is not a port number (1-65535); "
+                          f"{example}")
+            continue
+        ports = [_as_int(value[name]) for name in haproxy.SERVICE_NAMES]
+        if len(set(ports)) < len(ports):
+            errors.append(f"{where}: pg_haproxy_ports gives two services the same port "
+                          f"({', '.join(f'{n}={p}' for n, p in zip(haproxy.SERVICE_NAMES, ports))}); "
+                          f"each service needs its own, {example}")
+    return errors
+
+
+def _ports_valid(hostvars, members):
+    value = _get(hostvars, members[0], "pg_haproxy_ports") if members else None
+    if value is None:
+        return True
+    if not isinstance(value, dict) or sorted(str(k) for k in value) != sorted(haproxy.SERVICE_NAMES):
+        return False
+    ports = [_as_int(value[name]) for name in haproxy.SERVICE_NAMES]
+    return None not in ports and len(set(ports)) == len(ports)
+
+
+def _proxy_errors(hostvars, groups, clusters):
+    """The pg_proxy group: HAProxy-only hosts, routing to known clusters."""
+    proxies = haproxy.proxy_hosts(groups)
+    errors = []
+    if proxies and not clusters:
+        errors.append(f"group {haproxy.PROXY_GROUP}, hosts {_hosts(proxies)}: the inventory has no "
+                      "PostgreSQL cluster for them to route to; add a cluster group or remove the "
+                      f"{haproxy.PROXY_GROUP} group")
+        return errors
+    known = ", ".join(clusters)
+    for host in proxies:
+        where = f"group {haproxy.PROXY_GROUP}, host {host}"
+        in_clusters = [group for group in clusters if host in groups[group]]
+        own = _pg_cluster(hostvars, host)
+        if in_clusters or own is not None:
+            which = ", ".join(in_clusters) or own
+            errors.append(
+                f"{where}: is also a PostgreSQL node (cluster {which}); a {haproxy.PROXY_GROUP} host runs "
+                "only HAProxy, and remove-replica.yml and remove-cluster.yml stop HAProxy on a cluster's "
+                "hosts, which would cut every route through it; take the host out of one of the two "
+                "groups (a cluster's own nodes run HAProxy unless pg_haproxy_local is false)")
+        chosen = _get(hostvars, host, "pg_proxy_clusters")
+        if chosen is None:
+            continue
+        if not isinstance(chosen, (list, tuple)):
+            errors.append(f"{where}: pg_proxy_clusters {_show(chosen)} is not a list; write it as a list "
+                          f"of cluster names, e.g. [{clusters[0]}], or remove it to route to every "
+                          f"cluster ({known})")
+        elif not chosen:
+            errors.append(f"{where}: pg_proxy_clusters is empty, so this HAProxy would route to nothing; "
+                          f"name clusters from: {known}, or remove the host from {haproxy.PROXY_GROUP}")
+        else:
+            unknown = [_show(name) for name in chosen if str(name) not in clusters]
+            if unknown:
+                errors.append(f"{where}: pg_proxy_clusters names unknown cluster(s) {', '.join(unknown)}; "
+                              f"the clusters of this inventory are: {known}")
+    strays = [host for host in _all_hosts(groups)
+              if host not in proxies and _get(hostvars, host, "pg_proxy_clusters") is not None]
+    if strays:
+        errors.append(f"hosts {_hosts(strays)}: pg_proxy_clusters is set but they are not in group "
+                      f"{haproxy.PROXY_GROUP}; it only applies to {haproxy.PROXY_GROUP} hosts, so set "
+                      f"it in the vars of group {haproxy.PROXY_GROUP} or on those hosts")
+    for value, hosts in _group_hosts(_all_hosts(groups), lambda h: _get(hostvars, h, "haproxy_clusters")):
+        if value is None:
+            continue
+        names = value if isinstance(value, (list, tuple)) else [value]
+        unknown = [_show(name) for name in names if str(name) not in clusters]
+        if not isinstance(value, (list, tuple)) or unknown:
+            errors.append(f"hosts {_hosts(hosts)}: haproxy_clusters {_show(value)} must be a list of "
+                          f"this inventory's clusters ({known}); prefer pg_proxy_clusters on "
+                          f"{haproxy.PROXY_GROUP} hosts")
+    return errors
+
+
+def _coverage_errors(hostvars, groups, cluster, members):
+    """Some HAProxy must route to every cluster; a tier-only cluster needs two proxies."""
+    routing = haproxy.haproxy_hosts(hostvars, groups, cluster)
+    if haproxy.local_enabled(hostvars, groups, cluster):
+        return []
+    where = _where(cluster, members)
+    if not routing:
+        return [f"{where}: pg_haproxy_local is false and no {haproxy.PROXY_GROUP} host routes to the "
+                "cluster, so clients could not reach it; add it to a proxy's pg_proxy_clusters (or "
+                f"add hosts to group {haproxy.PROXY_GROUP}), or set pg_haproxy_local: true"]
+    if len(routing) == 1 and not _is_true(_get(hostvars, members[0], "pg_proxy_allow_single")):
+        return [f"{where}: pg_haproxy_local is false and only {routing[0]} routes to the cluster, so "
+                "losing that host cuts every client off; add a second pg_proxy host routing to it "
+                "(behind an NLB or DNS), set pg_haproxy_local: true, or, for a test bed only, set "
+                "pg_proxy_allow_single: true on the cluster"]
+    return []
+
+
+def _port_clash_errors(hostvars, groups, clusters):
+    """No two listeners on one HAProxy host share a port (services of every cluster, stats, health)."""
+    etcd = list(groups.get(ETCD_GROUP) or ())
+    found = {}
+    proxies = haproxy.proxy_hosts(groups)
+    for host in haproxy.haproxy_hosts(hostvars, groups):
+        if host in proxies and _pg_cluster(hostvars, host) is not None:
+            continue  # a proxy that is also a PostgreSQL node is reported above
+        served = [name for name in haproxy.served_clusters(hostvars, groups, host)
+                  if name in clusters and _ports_valid(hostvars, groups[name])]
+        fallback = haproxy.fallback_ports(hostvars, host)
+        plan = [{"name": name,
+                 "services": [{"name": service, "port": port} for service, port in
+                              haproxy.cluster_ports(hostvars, groups, name, fallback).items()]}
+                for name in served]
+        others = haproxy.host_ports(hostvars, host, haproxy.HAPROXY_PORTS)
+        if _pg_cluster(hostvars, host) is not None:
+            others.update(haproxy.host_ports(hostvars, host, haproxy.POSTGRES_NODE_PORTS))
+        if host in etcd:
+            others.update(haproxy.host_ports(hostvars, host, haproxy.ETCD_MEMBER_PORTS))
+        clashes = haproxy.port_clashes(plan, others)
+        if not clashes:
+            continue
+        used = {_as_int(s["port"]) for c in plan for s in c["services"]}
+        used.update(_as_int(port) for port in others.values())
+        detail = "; ".join(f"port {port} is used by {' and '.join(names)}" for port, names in clashes)
+        found.setdefault(detail, ([], set()))
+        found[detail][0].append(host)
+        found[detail][1].update(used)
+    errors = []
+    for detail, (hosts, used) in found.items():
+        free = haproxy.free_port_block(used)
+        plural = "" if len(hosts) == 1 else "s"
+        errors.append(
+            f"HAProxy on host{plural} {_hosts(hosts)}: {detail}; every cluster an HAProxy routes to "
+            "needs its own ports: set pg_haproxy_ports in the vars of all but one of these clusters, "
+            f"e.g. pg_haproxy_ports: {{primary: {free['primary']}, replica: {free['replica']}, "
+            f"default: {free['default']}}} (free here), or change the other setting named")
+    return errors
+
+
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _entrypoint_errors, _aws_errors,
-                   _password_errors)
+                   _password_errors, _haproxy_setting_errors)
 
 
 def _errors(hostvars, groups, checks):
@@ -611,8 +778,12 @@ def inventory_errors(hostvars, groups):
     for cluster in clusters:
         members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
         errors.extend(_vip_errors(hostvars, groups, cluster, members))
+        if members:
+            errors.extend(_coverage_errors(hostvars, groups, cluster, members))
     errors.extend(_vip_cluster_errors(hostvars, groups, clusters))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
+    errors.extend(_proxy_errors(hostvars, groups, clusters))
+    errors.extend(_port_clash_errors(hostvars, groups, clusters))
     return errors
 
 

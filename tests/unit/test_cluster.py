@@ -124,3 +124,13 @@ def test_member_line_shows_role_state_timeline_and_lag():
                                 "state": "streaming", "timeline": 3, "lag": 0})
     assert line.split() == ["pg-test-2", "10.0.0.2", "sync_standby", "streaming", "TL", "3", "lag", "0"]
     assert cluster.member_line({"name": "a", "role": "leader"}).endswith("lag -")
+
+
+def test_hba_rules_let_proxies_log_in_but_not_replicate():
+    rules = cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator", ["10.0.0.9", "10.0.0.1"])
+    assert "host all all 10.0.0.9/32 scram-sha-256" in rules
+    assert "host replication replicator 10.0.0.9/32 scram-sha-256" not in rules
+    # A proxy that is also a member adds no second copy of the member's rule.
+    assert rules.count("host all all 10.0.0.1/32 scram-sha-256") == 1
+    assert cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator") == [
+        r for r in rules if "10.0.0.9" not in r]

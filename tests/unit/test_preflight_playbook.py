@@ -16,6 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "inventories" / "bad"
 SANDBOX = ROOT / "inventories" / "sandbox"
+TIER = ROOT / "inventories" / "example-tier"
 PREFLIGHT = ROOT / "playbooks" / "preflight.yml"
 BIN = Path(sys.executable).parent
 
@@ -56,6 +57,18 @@ CASES = {
     "vip-vrid-out-of-range": (1, ["pg_vip_vrid 300 is not a whole number from 1 to 255"]),
     "vip-vrid-clash": (1, ["clusters pg-bad, pg-other: share the network 10.99.0.0/24 and both use VRRP "
                            "virtual router id 42", "set pg_vip_vrid to different numbers"]),
+    "proxy-port-clash": (1, ["HAProxy on host 10.99.0.9: port 5433 is used by pg-bad primary and pg-other "
+                             "primary; port 5434", "set pg_haproxy_ports in the vars of all but one",
+                             "pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446}"]),
+    "proxy-unknown-cluster": (1, ["group pg_proxy, host 10.99.0.9: pg_proxy_clusters names unknown "
+                                  "cluster(s) 'pg-typo'; the clusters of this inventory are: pg-bad"]),
+    "proxy-is-postgres-node": (1, ["group pg_proxy, host 10.99.0.3: is also a PostgreSQL node "
+                                   "(cluster pg-bad)",
+                                   "take the host out of one of the two groups"]),
+    "tier-only-without-proxy": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_haproxy_local "
+                                    "is false and no pg_proxy host routes to the cluster"]),
+    "tier-only-single-proxy": (1, ["pg_haproxy_local is false and only 10.99.0.9 routes to the cluster",
+                                   "pg_proxy_allow_single: true"]),
 }
 
 
@@ -107,13 +120,32 @@ def test_bad_inventory_fails_with_a_clear_message(name):
         assert secret not in result.stdout + result.stderr
 
 
-def test_sandbox_inventory_passes_the_filter():
+@pytest.mark.parametrize("inventory", [SANDBOX, TIER])
+def test_example_inventories_pass_the_filter(inventory):
     # JSON results whatever ansible.cfg chooses, so the empty list reads the same every time.
-    result = run("ansible", "localhost", "-i", str(SANDBOX), "-m", "ansible.builtin.debug",
+    result = run("ansible", "localhost", "-i", str(inventory), "-m", "ansible.builtin.debug",
                  "-a", "msg={{ hostvars | pgha.cloud.inventory_errors(groups) }}",
                  ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r'"msg": \[\]', result.stdout), result.stdout
+
+
+def test_preflight_groups_the_haproxy_hosts_of_the_tier_inventory(tmp_path):
+    # pgha_haproxy_<cluster> is what pgsql.yml, add-replica.yml and remove-replica.yml target.
+    (tmp_path / "site.yml").write_text(yaml.safe_dump([
+        {"name": "Preflight", "ansible.builtin.import_playbook": str(PREFLIGHT)},
+        {"name": "Show the groups", "hosts": "localhost", "gather_facts": False,
+         "tasks": [{"name": "Groups", "ansible.builtin.debug": {
+             "msg": "HAPROXY={{ groups['pgha_haproxy'] | default([]) | join(',') }};"
+                    "PGTEST={{ groups['pgha_haproxy_pg-test'] | default([]) | join(',') }};"
+                    "POSTGRES={{ groups['pgha_postgres'] | default([]) | join(',') }}"}}]},
+    ], sort_keys=False))
+    result = run("ansible-playbook", "-i", str(TIER), str(tmp_path / "site.yml"),
+                 "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # pg_haproxy_local is false there: only the pg_proxy host runs HAProxy.
+    expected = "HAPROXY=10.212.0.14;PGTEST=10.212.0.14;POSTGRES=10.212.0.11,10.212.0.12,10.212.0.13"
+    assert expected in result.stdout
 
 
 def test_sandbox_inventory_passes_preflight_when_hosts_answer():

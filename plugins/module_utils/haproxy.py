@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where HAProxy runs, which clusters each one routes to, and on which ports.
+
+Two placements, from the same role and the same service definitions:
+
+- node-local: every PostgreSQL node of a cluster runs HAProxy for its own
+  cluster (the default; `pg_haproxy_local: false` on the cluster turns it off);
+- tier: hosts in the `pg_proxy` group run only HAProxy, for the clusters named
+  in their `pg_proxy_clusters` (default: every cluster of the inventory).
+
+The inventory check, the role's configuration and the playbooks' host
+selection all call these functions, so they cannot disagree. They take
+Ansible's lazy `hostvars` (or plain dicts): hosts are indexed and variables
+read with `.get()`, nothing is iterated.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.pgha.cloud.plugins.module_utils import presets
+
+PROXY_GROUP = "pg_proxy"
+BUILTIN_GROUPS = ("all", "ungrouped")
+ETCD_GROUP = "etcd"
+# Names a cluster cannot take: its hosts would join the group of that name.
+RESERVED_GROUPS = BUILTIN_GROUPS + (ETCD_GROUP,)
+
+# One frontend/backend pair per service: the Patroni endpoint that decides
+# membership and, for reads, where to go when no member passes.
+SERVICES = (
+    {"name": "primary", "check": "/primary"},
+    {"name": "replica", "check": "/replica?lag={lag}", "fallback": "primary"},
+    {"name": "default", "check": "/primary"},
+)
+SERVICE_NAMES = tuple(service["name"] for service in SERVICES)
+
+# Mirrors of role defaults (tests/unit/test_haproxy_placement.py keeps them
+# equal): the inventory check cannot see role defaults, only inventory values.
+DEFAULT_PORTS = {"primary": 5433, "replica": 5434, "default": 5436}
+PORT_VARS = {"primary": "haproxy_primary_port", "replica": "haproxy_replica_port",
+             "default": "haproxy_default_port"}
+# HAProxy's own listeners besides the services: variable -> (default, label).
+HAPROXY_PORTS = {
+    "haproxy_stats_port": (9101, "the stats page (haproxy_stats_port)"),
+    "haproxy_health_port": (9102, "the health endpoint (haproxy_health_port)"),
+}
+# Other listeners on a PostgreSQL node and an etcd member.
+POSTGRES_NODE_PORTS = {
+    "patroni_pg_port": (5432, "PostgreSQL (patroni_pg_port)"),
+    "patroni_rest_port": (8008, "the Patroni REST API (patroni_rest_port)"),
+}
+ETCD_MEMBER_PORTS = {
+    "etcd_client_port": (2379, "etcd clients (etcd_client_port)"),
+    "etcd_peer_port": (2380, "etcd peers (etcd_peer_port)"),
+}
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _get(hostvars, host, name):
+    """A variable of a host, or None when unset or when it refers to an undefined variable."""
+    if host is None:
+        return None
+    value = hostvars[host].get(name)
+    try:
+        bool(value)
+    except Exception:
+        return None
+    return value
+
+
+def parse_bool(value, default):
+    """True/False from YAML or string input, `default` when unset, None when it is neither."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE:
+        return True
+    if isinstance(value, str) and value.strip().lower() in _FALSE:
+        return False
+    return None
+
+
+def cluster_groups(hostvars, groups):
+    """Groups that are PostgreSQL clusters (a host's pg_cluster names the group), in inventory order."""
+    clusters = []
+    for group, hosts in groups.items():
+        if group in RESERVED_GROUPS:
+            continue
+        if any(str(_get(hostvars, host, "pg_cluster") or "") == group for host in hosts):
+            clusters.append(group)
+    return clusters
+
+
+def proxy_hosts(groups):
+    return list(groups.get(PROXY_GROUP) or ())
+
+
+def local_enabled(hostvars, groups, cluster):
+    """Whether the cluster's own nodes run HAProxy (`pg_haproxy_local`, default true)."""
+    members = groups.get(cluster) or ()
+    if not members:
+        return True
+    return parse_bool(_get(hostvars, members[0], "pg_haproxy_local"), True) is not False
+
+
+def default_clusters(hostvars, groups, host):
+    """Clusters the HAProxy of `host` routes to unless `haproxy_clusters` says otherwise.
+
+    A pg_proxy host: its `pg_proxy_clusters`, else every cluster. A PostgreSQL
+    node: its own cluster, unless the cluster turned node-local HAProxy off.
+    Anything else: none.
+    """
+    if host in proxy_hosts(groups):
+        chosen = _get(hostvars, host, "pg_proxy_clusters")
+        if chosen is None:
+            return cluster_groups(hostvars, groups)
+        return [str(name) for name in chosen] if isinstance(chosen, (list, tuple)) else []
+    own = _get(hostvars, host, "pg_cluster")
+    if own and host in (groups.get(str(own)) or ()) and local_enabled(hostvars, groups, str(own)):
+        return [str(own)]
+    return []
+
+
+def served_clusters(hostvars, groups, host):
+    """Clusters the HAProxy of `host` routes to: `haproxy_clusters` when the inventory sets it."""
+    explicit = _get(hostvars, host, "haproxy_clusters")
+    if isinstance(explicit, (list, tuple)):
+        return [str(name) for name in explicit]
+    return default_clusters(hostvars, groups, host)
+
+
+def haproxy_hosts(hostvars, groups, cluster=None):
+    """Hosts that run HAProxy (for `cluster` only, when given), in inventory order."""
+    seen = []
+    for hosts in groups.values():
+        for host in hosts:
+            if host in seen:
+                continue
+            served = served_clusters(hostvars, groups, host)
+            if served and (cluster is None or cluster in served):
+                seen.append(host)
+    return seen
+
+
+def haproxy_instances(hostvars, groups, clusters):
+    """(HAProxy host, cluster) pairs for the given clusters, one dict each, for status reports."""
+    return [{"host": host, "cluster": cluster}
+            for cluster in clusters for host in haproxy_hosts(hostvars, groups, cluster)]
+
+
+def host_ports(hostvars, host, table):
+    """{label: port} of the listeners in `table` for `host` (inventory value, else the default)."""
+    out = {}
+    for var, (default, label) in table.items():
+        value = _get(hostvars, host, var)
+        out[label] = value if value is not None else default
+    return out
+
+
+def fallback_ports(hostvars, host):
+    """Service ports `host` gives a cluster without pg_haproxy_ports (its haproxy_*_port)."""
+    out = {}
+    for service, var in PORT_VARS.items():
+        value = _get(hostvars, host, var)
+        out[service] = value if value is not None else DEFAULT_PORTS[service]
+    return out
+
+
+def cluster_ports(hostvars, groups, cluster, fallback):
+    """{service: port} of `cluster`: its `pg_haproxy_ports`, else `fallback`.
+
+    `pg_haproxy_ports` is cluster-wide (the inventory check makes every host of
+    the cluster agree), so the first host's value is the cluster's.
+    """
+    members = groups.get(cluster) or ()
+    ports = _get(hostvars, members[0], "pg_haproxy_ports") if members else None
+    if not isinstance(ports, dict):
+        ports = {}
+    return {service: _as_port(ports.get(service, fallback[service])) for service in SERVICE_NAMES}
+
+
+def _as_port(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def port_clashes(plan, other_ports):
+    """[(port, [owner, ...])] for every port claimed twice on one HAProxy host.
+
+    `plan` is what `haproxy_plan` returns (or any list of {name, services:
+    [{name, port}]}); `other_ports` maps a label to a port the host also uses.
+    HAProxy binds with SO_REUSEPORT, so two frontends on one port both start
+    and the kernel spreads connections over them: a clash must be refused,
+    not left to HAProxy.
+    """
+    owners = {}
+    for cluster in plan:
+        for service in cluster["services"]:
+            owners.setdefault(_as_port(service["port"]), []).append(
+                f"{cluster['name']} {service['name']}")
+    for label, port in other_ports.items():
+        owners.setdefault(_as_port(port), []).append(label)
+    return [(port, names) for port, names in owners.items() if len(names) > 1]
+
+
+def free_port_block(used, start=5443, step=10):
+    """First `start + k * step` whose primary/replica/default offsets (0, 1, 3) are all free."""
+    offsets = [DEFAULT_PORTS[s] - DEFAULT_PORTS["primary"] for s in SERVICE_NAMES]
+    base = start
+    while any(base + offset in used for offset in offsets):
+        base += step
+    return {service: base + offset for service, offset in zip(SERVICE_NAMES, offsets)}
+
+
+def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
+    """Everything haproxy.cfg.j2 writes for the clusters one HAProxy routes to.
+
+    Per cluster: its ports, the check timings of its own pg_rto preset (a proxy
+    host has no pg_rto of its own), its services with their Patroni checks, and
+    its servers (`<pg_cluster>-<pg_seq>` at the member's address), leaving out
+    `leaving_hosts`.
+    """
+    plan = []
+    for cluster in clusters:
+        members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)
+        first = (groups.get(cluster) or [None])[0]
+        rto = _get(hostvars, first, "pg_rto")
+        ports = cluster_ports(hostvars, groups, cluster, fallback)
+        services = []
+        for service in SERVICES:
+            entry = {"name": service["name"], "port": ports[service["name"]],
+                     "check": service["check"].format(lag=replica_max_lag)}
+            if "fallback" in service:
+                entry["fallback"] = service["fallback"]
+            services.append(entry)
+        servers = []
+        for host in members:
+            address = _get(hostvars, host, "node_address") or host
+            servers.append({"name": f"{_get(hostvars, host, 'pg_cluster')}-{_get(hostvars, host, 'pg_seq')}",
+                            "address": str(address)})
+        plan.append({"name": cluster, "check": presets.rto_plan(rto)["haproxy"],
+                     "services": services, "servers": servers})
+    return plan
