@@ -118,6 +118,7 @@ class FilterModule(object):
             "config_patch": cluster.config_patch,
             "member_line": cluster.member_line,
             "patroni_callbacks": entrypoints.patroni_callbacks,
+            "entrypoints_followed": entrypoints.follows_roles,
             "vip_vrid": vip_vrid,
             "vip_address": vip_address,
             "vip_interface": vip_interface,

@@ -268,15 +268,21 @@ def registered_targets(aws, arn):
     return sorted(out)
 
 
-def sync_targets(aws, arn, desired_ips, port, service, check_mode=False):
+def sync_targets(aws, arn, desired_ips, port, service, check_mode=False, routers=False):
     """Register `desired_ips` on `port` in the target group and deregister everything else.
 
     For the primary group deregistration goes first, so the group never holds
     two targets, even for a moment; with no running leader (nothing desired)
     it is left as it is: during a failover the leader may not show as running
     yet, and its own role-change callback has just registered it.
+    `routers`: the targets are HAProxy hosts (the hybrid layout), each routing
+    to the leader by itself, so the primary group holds all of them.
     Returns before/after/added/removed as "ip:port".
     """
+    if routers:
+        current = registered_targets(aws, arn)
+        to_add, to_remove = entrypoints.target_changes([(ip, int(port)) for ip in desired_ips], current)
+        return _apply_targets(aws, arn, current, to_add, to_remove, check_mode)
     if service == "primary" and len(set(desired_ips)) > 1:
         raise AwsError(
             f"refusing to register {len(set(desired_ips))} targets in the primary target group "

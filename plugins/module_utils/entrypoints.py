@@ -45,9 +45,23 @@ class EntrypointError(Exception):
         self.message = message
 
 
-def patroni_callbacks(entrypoints):
-    """Patroni `postgresql.callbacks` for a cluster's pg_entrypoints: the AWS ones need the script."""
-    if not set(entrypoints or ()) & set(CALLBACK_ENTRYPOINTS):
+# pg_nlb_targets: the members holding each role (followed by the callback), or
+# the HAProxy hosts routing to the cluster (the hybrid layout: HAProxy follows).
+NLB_TARGETS = ("members", "haproxy")
+
+
+def follows_roles(entrypoints, nlb_targets="members"):
+    """Entry points of a cluster that the callback and the reconciler keep in step with the roles."""
+    wanted = [name for name in CALLBACK_ENTRYPOINTS if name in set(entrypoints or ())]
+    if (nlb_targets or "members") == "haproxy":
+        wanted = [name for name in wanted if name != "nlb"]
+    return wanted
+
+
+def patroni_callbacks(entrypoints, nlb_targets="members"):
+    """Patroni `postgresql.callbacks` for a cluster's pg_entrypoints: the AWS ones need the script,
+    except an NLB in front of HAProxy, whose targets do not change on a failover."""
+    if not follows_roles(entrypoints, nlb_targets):
         return {}
     return {action: CALLBACK_COMMAND for action in CALLBACK_ACTIONS}
 

@@ -22,7 +22,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, presets, vip
+from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy, presets, vip
 
 CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PG_ROLES = ("primary", "replica")
@@ -30,6 +30,8 @@ PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
 # silently ignored, so nobody believes an NLB follows the primary when none does.
 IMPLEMENTED_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
+# What an NLB's target groups hold (the entrypoint_aws role's two layouts).
+NLB_TARGETS = entrypoints.NLB_TARGETS
 PASSWORD_VARS = (
     "pg_superuser_password",
     "pg_replication_password",
@@ -46,7 +48,7 @@ TIMING_OVERRIDES = (
 # One value per cluster: Patroni keeps these in the DCS, so hosts cannot differ.
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
-                     "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single")
+                     "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # Groups Ansible always defines; never a cluster.
@@ -411,6 +413,26 @@ def _aws_cluster_errors(hostvars, where, hosts, wanted):
     return errors
 
 
+def _nlb_targets_errors(hostvars, cluster, members):
+    """pg_nlb_targets: members or haproxy, and only with nlb in pg_entrypoints."""
+    errors = []
+    choices = " or ".join(NLB_TARGETS)
+    for value, hosts in _by_value(hostvars, members, "pg_nlb_targets"):
+        if _is_blank(value):
+            continue
+        where = _where(cluster, hosts)
+        if value not in NLB_TARGETS:
+            errors.append(f"{where}: pg_nlb_targets {_show(value)} is not {choices}; members puts the "
+                          "PostgreSQL member of each role behind the NLB, haproxy the HAProxy hosts that "
+                          "route to the cluster (the hybrid layout)")
+            continue
+        listed = [_get(hostvars, host, "pg_entrypoints") for host in hosts]
+        if not all(isinstance(item, (list, tuple)) and "nlb" in item for item in listed):
+            errors.append(f"{where}: pg_nlb_targets is {value} but pg_entrypoints does not list nlb, so no "
+                          "NLB would be made; add nlb to pg_entrypoints or remove pg_nlb_targets")
+    return errors
+
+
 def _address(hostvars, host):
     """The address peers use for a host: node_address, else the inventory name."""
     value = _get(hostvars, host, "node_address")
@@ -757,7 +779,7 @@ def _port_clash_errors(hostvars, groups, clusters):
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _entrypoint_errors, _aws_errors,
-                   _password_errors, _haproxy_setting_errors)
+                   _nlb_targets_errors, _password_errors, _haproxy_setting_errors)
 
 
 def _errors(hostvars, groups, checks):

@@ -22,6 +22,9 @@ description:
   - "Replica service: members that replicate (streaming or running) with a known lag of at most
     O(replica_max_lag) bytes and without the C(noloadbalance) tag; the rule of Patroni's
     C(GET /replica?lag=) health check."
+  - "With O(routers) the group holds exactly those addresses instead, the primary group included:
+    HAProxy hosts in front of the cluster (the hybrid layout), each routing to the service's role
+    by itself. Patroni is not asked, and nothing needs to change on a failover."
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
@@ -45,6 +48,14 @@ options:
       - Port registered with each target; the PostgreSQL port (or the HAProxy port in the hybrid layout).
     type: int
     default: 5432
+  routers:
+    description:
+      - IPv4 addresses of the HAProxy hosts to register (the hybrid layout), instead of the members
+        that hold the role. Give the service's HAProxy port in O(port).
+      - Mutually exclusive with O(members) and O(api_urls).
+    type: list
+    elements: str
+    version_added: 0.3.0
 notes:
   - "Check mode: full support; computes the targets to add and remove and calls no write API. A group
     named by O(target_group_name) that does not exist yet (created by the same dry run) counts as empty."
@@ -66,6 +77,14 @@ EXAMPLES = r"""
     service: replica
     members: "{{ pg_cluster_state.members }}"
     replica_max_lag: 16777216
+    region: eu-west-1
+
+- name: Hybrid layout, the NLB in front of the HAProxy tier
+  pgha.cloud.nlb_targets:
+    target_group_name: pg-test-primary
+    service: primary
+    routers: [10.0.1.21, 10.0.2.21]
+    port: 5433
     region: eu-west-1
 """
 
@@ -89,7 +108,8 @@ removed:
   elements: str
   sample: [10.0.1.11:5432]
 members:
-  description: The members chosen for the service, with their IP addresses.
+  description: The members chosen for the service, with their IP addresses (with O(routers), each router
+    named by its address).
   returned: always
   type: list
   elements: dict
@@ -99,6 +119,8 @@ target_group_arn:
   returned: always
   type: str
 """
+
+import ipaddress  # noqa: E402
 
 from ansible_collections.pgha.cloud.plugins.module_utils.aws import (  # noqa: E402
     AwsError,
@@ -127,16 +149,37 @@ def target_group_arn(module, aws):
     return group["TargetGroupArn"]
 
 
+def chosen_targets(module):
+    """[(name, ip)] to register: the HAProxy hosts given, or the members holding the role."""
+    p = module.params
+    if p["routers"] is not None:
+        bad = [ip for ip in p["routers"] if not _is_ipv4(ip)]
+        if bad:
+            raise AwsError(f"routers: {', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not an "
+                           "IPv4 address; give the HAProxy hosts' addresses (NLB targets of type ip)")
+        return [(ip, ip) for ip in dict.fromkeys(p["routers"])]
+    return desired_members(cluster_from_module(module), p["service"], p["replica_max_lag"], p["addresses"])
+
+
+def _is_ipv4(value):
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def run(module, aws):
     p = module.params
-    chosen = desired_members(cluster_from_module(module), p["service"], p["replica_max_lag"], p["addresses"])
+    chosen = chosen_targets(module)
     arn = target_group_arn(module, aws)
     ips = [ip for _, ip in chosen]
     if arn is None:  # check mode before the group exists: every target would be new
         desired = [f"{ip}:{p['port']}" for ip in ips]
         sync = dict(changed=bool(desired), before=[], after=desired, added=desired, removed=[])
     else:
-        sync = sync_targets(aws, arn, ips, p["port"], p["service"], module.check_mode)
+        sync = sync_targets(aws, arn, ips, p["port"], p["service"], module.check_mode,
+                            routers=p["routers"] is not None)
     return dict(
         changed=sync["changed"],
         targets=sync["after"],
@@ -155,12 +198,14 @@ def main():
         target_group_name=dict(type="str"),
         service=dict(type="str", required=True, choices=["primary", "replica"]),
         port=dict(type="int", default=5432),
+        routers=dict(type="list", elements="str"),
     )
     run_module(
         options,
         run,
         required_one_of=[["target_group_arn", "target_group_name"]],
-        mutually_exclusive=[["target_group_arn", "target_group_name"]],
+        mutually_exclusive=[["target_group_arn", "target_group_name"], ["routers", "members"],
+                            ["routers", "api_urls"]],
     )
 
 

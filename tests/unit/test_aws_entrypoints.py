@@ -171,3 +171,15 @@ def test_a_simple_record_is_replaced_by_multivalue_sets():
 ])
 def test_patroni_calls_the_script_only_for_the_aws_entrypoints(wanted, expected):
     assert ep.patroni_callbacks(wanted) == expected
+
+
+@pytest.mark.parametrize("wanted, nlb_targets, follows", [
+    (["nlb"], "members", ["nlb"]),
+    (["nlb"], None, ["nlb"]),
+    (["nlb"], "haproxy", []),
+    (["haproxy", "nlb", "route53"], "haproxy", ["route53"]),
+    (["route53"], "haproxy", ["route53"]),
+])
+def test_an_nlb_in_front_of_haproxy_needs_no_callback(wanted, nlb_targets, follows):
+    assert ep.follows_roles(wanted, nlb_targets) == follows
+    assert bool(ep.patroni_callbacks(wanted, nlb_targets)) == bool(follows)

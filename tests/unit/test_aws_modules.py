@@ -327,6 +327,36 @@ def test_targets_errors(conn, vpc):
     assert res["failed"] is True and "no Patroni member answered GET /cluster" in res["msg"]
 
 
+def test_hybrid_groups_hold_every_haproxy_host_and_ignore_failovers(conn, vpc, boto):
+    """The NLB in front of the HAProxy tier: both groups hold all routers, the primary one too."""
+    routers = ["10.0.1.21", "10.0.2.21"]
+    res = run_module(nlb_target_group, tg_args(conn, vpc, port=5433, health_check_port=9102,
+                                               health_check_path="/pg-test/primary"))
+    arn = res["target_group"]["arn"]
+    group = boto("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    health = (group["Port"], group["HealthCheckPort"], group["HealthCheckPath"])
+    assert health == (5433, "9102", "/pg-test/primary")
+
+    res = run_module(nlb_targets, targets_args(conn, arn, routers=routers, port=5433), diff=True)
+    assert res["changed"] is True and res["targets"] == ["10.0.1.21:5433", "10.0.2.21:5433"], res
+    assert registered(boto, arn) == ["10.0.1.21:5433", "10.0.2.21:5433"]
+    assert run_module(nlb_targets, targets_args(conn, arn, routers=routers, port=5433))["changed"] is False
+
+    # A proxy leaves the tier: it is deregistered, the other stays; check mode first changes nothing.
+    res = run_module(nlb_targets, targets_args(conn, arn, routers=routers[1:], port=5433), check=True)
+    assert res["removed"] == ["10.0.1.21:5433"] and len(registered(boto, arn)) == 2
+    res = run_module(nlb_targets, targets_args(conn, arn, routers=routers[1:], port=5433))
+    assert registered(boto, arn) == ["10.0.2.21:5433"]
+
+
+def test_hybrid_targets_errors(conn, vpc):
+    arn = make_group(conn, vpc, "pg-test-primary", "primary")
+    res = run_module(nlb_targets, targets_args(conn, arn, routers=["10.0.1.21", "proxy-1"]))
+    assert res["failed"] is True and "routers: 'proxy-1' is not an IPv4 address" in res["msg"], res
+    res = run_module(nlb_targets, targets_args(conn, arn, routers=["10.0.1.21"], members=members()))
+    assert res["failed"] is True and "mutually exclusive" in res["msg"] and "routers" in res["msg"]
+
+
 # -- route53_role_records ----------------------------------------------------------------------
 @pytest.fixture
 def private_zone(boto, vpc):

@@ -50,7 +50,7 @@ def extra_vars(moto, fake):
     return dict(aws_endpoint_url=moto, vpc_id=vpc, subnets=subnets, zone_id=zone, patroni_urls=fake.urls)
 
 
-def play(extra_vars):
+def play(extra_vars, playbook=PLAYBOOK, inventory=("-i", "localhost,", "-c", "local")):
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -60,15 +60,12 @@ def play(extra_vars):
     proc = subprocess.run(
         [
             str(BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
+            *inventory,
             "-e",
             f"ansible_python_interpreter={sys.executable}",
             "-e",
             json.dumps(extra_vars),
-            str(PLAYBOOK),
+            str(playbook),
         ],
         cwd=ROOT,
         env=env,
@@ -77,11 +74,9 @@ def play(extra_vars):
         timeout=300,
         check=False,
     )
-    recap = re.search(
-        r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout
-    )
-    assert proc.returncode == 0 and recap, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return int(recap.group(2))
+    recaps = re.findall(r"\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
+    assert proc.returncode == 0 and recaps, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return sum(int(changed) for _, changed, _, _ in recaps)
 
 
 def state(moto):
@@ -131,3 +126,24 @@ def test_entry_points_deploy_and_a_second_run_changes_nothing(moto, fake, extra_
     # (test_aws_modules.py) and by the role-change script (test_aws_role_change.py).
     assert play(extra_vars) == 0
     assert fake.writes() == []  # Patroni is only read
+
+
+def test_hybrid_layout_puts_the_haproxy_hosts_behind_the_nlb(moto, extra_vars):
+    """pg_nlb_targets: haproxy through the role: groups on the cluster's HAProxy ports, checked on
+    HAProxy's health endpoint, holding both pg_proxy hosts; a second run changes nothing."""
+    hybrid = dict(entrypoint_aws_endpoint_url=moto, entrypoint_aws_vpc_id=extra_vars["vpc_id"],
+                  entrypoint_aws_subnets=extra_vars["subnets"])
+    inventory = ("-i", str(ROOT / "tests" / "playbooks" / "hybrid-inventory.yml"))
+    playbook = ROOT / "tests" / "playbooks" / "aws_hybrid.yml"
+    assert play(hybrid, playbook, inventory) > 0
+    elb = client(moto, "elbv2")
+    groups = {g["TargetGroupName"]: g for g in elb.describe_target_groups()["TargetGroups"]}
+    assert {name: (g["Port"], g["HealthCheckPort"], g["HealthCheckPath"]) for name, g in groups.items()} == {
+        "pg-test-primary": (6433, "9102", "/pg-test/primary"),
+        "pg-test-replica": (6434, "9102", "/pg-test/replica"),
+    }
+    for name, port in (("pg-test-primary", 6433), ("pg-test-replica", 6434)):
+        health = elb.describe_target_health(TargetGroupArn=groups[name]["TargetGroupArn"])
+        targets = sorted((t["Target"]["Id"], t["Target"]["Port"]) for t in health["TargetHealthDescriptions"])
+        assert targets == [("10.0.1.21", port), ("10.0.2.21", port)]
+    assert play(hybrid, playbook, inventory) == 0

@@ -498,6 +498,31 @@ def test_route53_alone_needs_no_vpc():
     assert errors_of(hostvars, groups) == []
 
 
+@pytest.mark.parametrize("value", ["members", "haproxy"])
+def test_nlb_targets_either_layout_is_accepted(value):
+    hostvars, groups = aws_inventory(pg_nlb_targets=value)
+    assert errors_of(hostvars, groups) == []
+
+
+def test_nlb_targets_unknown_value_is_refused():
+    error = only_error(*aws_inventory(pg_nlb_targets="proxies"))
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_nlb_targets 'proxies' is not "
+                            "members or haproxy")
+
+
+def test_nlb_targets_without_nlb_is_refused():
+    hostvars, groups = aws_inventory(pg_nlb_targets="haproxy")
+    set_all(hostvars, "pg_entrypoints", ["haproxy", "route53"])
+    error = only_error(hostvars, groups)
+    assert "pg_nlb_targets is haproxy but pg_entrypoints does not list nlb" in error
+
+
+def test_nlb_targets_is_one_value_per_cluster():
+    hostvars, groups = aws_inventory(pg_nlb_targets="haproxy")
+    hostvars[H2]["pg_nlb_targets"] = "members"
+    assert any("pg_nlb_targets" in e and "differ" in e for e in errors_of(hostvars, groups))
+
+
 def test_aws_keys_come_in_pairs():
     hostvars, groups = aws_inventory(entrypoint_aws_access_key="AKIAEXAMPLE")
     error = only_error(hostvars, groups)
