@@ -133,7 +133,7 @@ def test_hybrid_layout_puts_the_haproxy_hosts_behind_the_nlb(moto, extra_vars):
     HAProxy's health endpoint, holding both pg_proxy hosts; a second run changes nothing."""
     hybrid = dict(entrypoint_aws_endpoint_url=moto, entrypoint_aws_vpc_id=extra_vars["vpc_id"],
                   entrypoint_aws_subnets=extra_vars["subnets"])
-    inventory = ("-i", str(ROOT / "tests" / "playbooks" / "hybrid-inventory.yml"))
+    inventory = ("-i", str(ROOT / "tests" / "inventories" / "hybrid.yml"))
     playbook = ROOT / "tests" / "playbooks" / "aws_hybrid.yml"
     assert play(hybrid, playbook, inventory) > 0
     elb = client(moto, "elbv2")
