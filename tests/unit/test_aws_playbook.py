@@ -50,7 +50,7 @@ def extra_vars(moto, fake):
     return dict(aws_endpoint_url=moto, vpc_id=vpc, subnets=subnets, zone_id=zone, patroni_urls=fake.urls)
 
 
-def play(extra_vars, playbook=PLAYBOOK, inventory=("-i", "localhost,", "-c", "local")):
+def play(extra_vars, playbook=PLAYBOOK, inventory=("-i", "localhost,", "-c", "local"), options=()):
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -61,6 +61,7 @@ def play(extra_vars, playbook=PLAYBOOK, inventory=("-i", "localhost,", "-c", "lo
         [
             str(BIN / "ansible-playbook"),
             *inventory,
+            *options,
             "-e",
             f"ansible_python_interpreter={sys.executable}",
             "-e",
@@ -147,3 +148,15 @@ def test_hybrid_layout_puts_the_haproxy_hosts_behind_the_nlb(moto, extra_vars):
         targets = sorted((t["Target"]["Id"], t["Target"]["Port"]) for t in health["TargetHealthDescriptions"])
         assert targets == [("10.0.1.21", port), ("10.0.2.21", port)]
     assert play(hybrid, playbook, inventory) == 0
+
+    # Drift: a proxy deregistered by hand. playbooks/entrypoints.yml finds the groups by name;
+    # --check reports the drift and changes nothing, a real run puts the proxy back.
+    primary = groups["pg-test-primary"]["TargetGroupArn"]
+    elb.deregister_targets(TargetGroupArn=primary, Targets=[{"Id": "10.0.1.21", "Port": 6433}])
+    reconcile = ROOT / "playbooks" / "entrypoints.yml"
+    assert play(hybrid, reconcile, inventory, ("--check",)) > 0
+    assert len(elb.describe_target_health(TargetGroupArn=primary)["TargetHealthDescriptions"]) == 1
+    assert play(hybrid, reconcile, inventory) > 0
+    health = elb.describe_target_health(TargetGroupArn=primary)["TargetHealthDescriptions"]
+    assert sorted(t["Target"]["Id"] for t in health) == ["10.0.1.21", "10.0.2.21"]
+    assert play(hybrid, reconcile, inventory) == 0
