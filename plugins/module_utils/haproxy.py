@@ -61,8 +61,13 @@ _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
 
-def _get(hostvars, host, name):
-    """A variable of a host, or None when unset or when it refers to an undefined variable."""
+def host_var(hostvars, host, name):
+    """A variable of a host, or None when unset or when it refers to an undefined variable.
+
+    HostVars templates lazily, so only the variables asked for are read. A value
+    that refers to an undefined variable (say a vault variable whose file was not
+    loaded) comes back as a marker that raises on use.
+    """
     if host is None:
         return None
     value = hostvars[host].get(name)
@@ -92,7 +97,7 @@ def cluster_groups(hostvars, groups):
     for group, hosts in groups.items():
         if group in RESERVED_GROUPS:
             continue
-        if any(str(_get(hostvars, host, "pg_cluster") or "") == group for host in hosts):
+        if any(str(host_var(hostvars, host, "pg_cluster") or "") == group for host in hosts):
             clusters.append(group)
     return clusters
 
@@ -106,7 +111,7 @@ def local_enabled(hostvars, groups, cluster):
     members = groups.get(cluster) or ()
     if not members:
         return True
-    return parse_bool(_get(hostvars, members[0], "pg_haproxy_local"), True) is not False
+    return parse_bool(host_var(hostvars, members[0], "pg_haproxy_local"), True) is not False
 
 
 def default_clusters(hostvars, groups, host):
@@ -117,11 +122,11 @@ def default_clusters(hostvars, groups, host):
     Anything else: none.
     """
     if host in proxy_hosts(groups):
-        chosen = _get(hostvars, host, "pg_proxy_clusters")
+        chosen = host_var(hostvars, host, "pg_proxy_clusters")
         if chosen is None:
             return cluster_groups(hostvars, groups)
         return [str(name) for name in chosen] if isinstance(chosen, (list, tuple)) else []
-    own = _get(hostvars, host, "pg_cluster")
+    own = host_var(hostvars, host, "pg_cluster")
     if own and host in (groups.get(str(own)) or ()) and local_enabled(hostvars, groups, str(own)):
         return [str(own)]
     return []
@@ -129,7 +134,7 @@ def default_clusters(hostvars, groups, host):
 
 def served_clusters(hostvars, groups, host):
     """Clusters the HAProxy of `host` routes to: `haproxy_clusters` when the inventory sets it."""
-    explicit = _get(hostvars, host, "haproxy_clusters")
+    explicit = host_var(hostvars, host, "haproxy_clusters")
     if isinstance(explicit, (list, tuple)):
         return [str(name) for name in explicit]
     return default_clusters(hostvars, groups, host)
@@ -158,7 +163,7 @@ def host_ports(hostvars, host, table):
     """{label: port} of the listeners in `table` for `host` (inventory value, else the default)."""
     out = {}
     for var, (default, label) in table.items():
-        value = _get(hostvars, host, var)
+        value = host_var(hostvars, host, var)
         out[label] = value if value is not None else default
     return out
 
@@ -167,7 +172,7 @@ def fallback_ports(hostvars, host):
     """Service ports `host` gives a cluster without pg_haproxy_ports (its haproxy_*_port)."""
     out = {}
     for service, var in PORT_VARS.items():
-        value = _get(hostvars, host, var)
+        value = host_var(hostvars, host, var)
         out[service] = value if value is not None else DEFAULT_PORTS[service]
     return out
 
@@ -179,7 +184,7 @@ def cluster_ports(hostvars, groups, cluster, fallback):
     the cluster agree), so the first host's value is the cluster's.
     """
     members = groups.get(cluster) or ()
-    ports = _get(hostvars, members[0], "pg_haproxy_ports") if members else None
+    ports = host_var(hostvars, members[0], "pg_haproxy_ports") if members else None
     if not isinstance(ports, dict):
         ports = {}
     return {service: _as_port(ports.get(service, fallback[service])) for service in SERVICE_NAMES}
@@ -232,7 +237,7 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
     for cluster in clusters:
         members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)
         first = (groups.get(cluster) or [None])[0]
-        rto = _get(hostvars, first, "pg_rto")
+        rto = host_var(hostvars, first, "pg_rto")
         ports = cluster_ports(hostvars, groups, cluster, fallback)
         services = []
         for service in SERVICES:
@@ -243,9 +248,9 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
             services.append(entry)
         servers = []
         for host in members:
-            address = _get(hostvars, host, "node_address") or host
-            servers.append({"name": f"{_get(hostvars, host, 'pg_cluster')}-{_get(hostvars, host, 'pg_seq')}",
-                            "address": str(address)})
+            address = host_var(hostvars, host, "node_address") or host
+            name = f"{host_var(hostvars, host, 'pg_cluster')}-{host_var(hostvars, host, 'pg_seq')}"
+            servers.append({"name": name, "address": str(address)})
         plan.append({"name": cluster, "check": presets.rto_plan(rto)["haproxy"],
                      "services": services, "servers": servers})
     return plan

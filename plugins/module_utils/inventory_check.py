@@ -58,7 +58,6 @@ ETCD_GROUP = haproxy.ETCD_GROUP
 RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
 _INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
-_TRUE_STRINGS = ("true", "yes", "on", "1")
 
 
 # ---------------------------------------------------------------- helpers
@@ -79,9 +78,7 @@ def _as_int(value):
 
 
 def _is_true(value):
-    if isinstance(value, bool):
-        return value
-    return isinstance(value, str) and value.strip().lower() in _TRUE_STRINGS
+    return haproxy.parse_bool(value, False) is True
 
 
 def _is_blank(value):
@@ -123,16 +120,8 @@ def _where(cluster, hosts):
     return f"cluster {cluster}, host{plural} {_hosts(hosts)}"
 
 
-def _get(hostvars, host, name):
-    # HostVars templates lazily: read only the variables we need.
-    value = hostvars[host].get(name)
-    try:
-        # A value that refers to an undefined variable (say a vault variable
-        # whose file was not loaded) comes back as a marker that raises on use.
-        bool(value)
-    except Exception:
-        return None
-    return value
+# The same reading of a host variable as where HAProxy is placed.
+_get = haproxy.host_var
 
 
 def _pg_cluster(hostvars, host):
