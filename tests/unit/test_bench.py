@@ -170,3 +170,10 @@ def test_read_outage_column_is_the_median_of_the_runs_that_measured_it():
     assert "| 2.5 s | 0 | 0 | none |" in bench.table([row])
     (old,) = bench.summarise([run("crash", "fast", 21.0)])  # results from before the read probe
     assert "| — | 0 | 0 | none |" in bench.table([old])
+
+
+def test_only_the_baseline_runs_without_the_etcd_leader_placement():
+    assert bench.config_extra_vars("patroni") == [
+        "-e", "pg_rto=patroni", "-e", "patroni_etcd_leader_elsewhere=false"]
+    for config in ("fast", "norm"):
+        assert bench.config_extra_vars(config)[-1] == "patroni_etcd_leader_elsewhere=true"
