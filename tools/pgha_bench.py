@@ -51,8 +51,9 @@ def config_extra_vars(config):
     The baseline is stock Patroni, so it also runs without the collection's
     etcd leader placement (patroni_etcd_leader_elsewhere).
     """
-    stock = "false" if config == BASELINE else "true"
-    return ["-e", f"pg_rto={config}", "-e", f"patroni_etcd_leader_elsewhere={stock}"]
+    # JSON, so that the flag arrives as a boolean, not as the string "false".
+    placement = json.dumps({"patroni_etcd_leader_elsewhere": config != BASELINE})
+    return ["-e", f"pg_rto={config}", "-e", placement]
 
 
 def say(msg):

@@ -174,6 +174,6 @@ def test_read_outage_column_is_the_median_of_the_runs_that_measured_it():
 
 def test_only_the_baseline_runs_without_the_etcd_leader_placement():
     assert bench.config_extra_vars("patroni") == [
-        "-e", "pg_rto=patroni", "-e", "patroni_etcd_leader_elsewhere=false"]
+        "-e", "pg_rto=patroni", "-e", '{"patroni_etcd_leader_elsewhere": false}']
     for config in ("fast", "norm"):
-        assert bench.config_extra_vars(config)[-1] == "patroni_etcd_leader_elsewhere=true"
+        assert bench.config_extra_vars(config)[-1] == '{"patroni_etcd_leader_elsewhere": true}'
