@@ -62,6 +62,18 @@ def say(msg):
 
 # ---------------------------------------------------------------- pure helpers
 
+def passwords(common):
+    """The secret values among the sandbox's variables (every *_password)."""
+    return [str(v) for k, v in common.items() if k.endswith("_password") and v]
+
+
+def scrub(text, secrets):
+    """`text` with every secret value masked: sub-process output goes into results files and messages."""
+    for value in secrets:
+        text = text.replace(value, "********")
+    return text
+
+
 def recap_changed(output):
     """Sum of changed= over the PLAY RECAP lines of an ansible-playbook run."""
     recap = output.split("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
@@ -216,11 +228,11 @@ def run(argv, **kw):
     return res, round(time.time() - started, 1)
 
 
-def playbook(name, *extra):
+def playbook(name, *extra, hide=()):
     ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
     res, took = run([ansible_playbook, "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *extra])
     if res.returncode != 0:
-        tail = "\n".join((res.stdout + res.stderr).splitlines()[-30:])
+        tail = scrub("\n".join((res.stdout + res.stderr).splitlines()[-30:]), hide)
         raise SystemExit(f"{name} {' '.join(extra)} failed after {took} s:\n{tail}")
     return took, recap_changed(res.stdout)
 
@@ -310,6 +322,13 @@ def bench_tps(leader, password, seconds, rounds=3):
     return out
 
 
+def drill_env(secrets, environ=None):
+    """The drill's environment: the secrets go there, never on its command line (`ps` shows that)."""
+    user = secrets.get("patroni_rest_username", "patroni")
+    return dict(os.environ if environ is None else environ, PGPASSWORD=str(secrets["pg_admin_password"]),
+                PGHA_PATRONI_AUTH=f"{user}:{secrets['patroni_rest_password']}")
+
+
 def drill(scenario, config, rep, hosts, secrets, out):
     view = wait_healthy(hosts)
     leader = next(m for m in view["members"] if m["role"] == "leader")
@@ -318,8 +337,7 @@ def drill(scenario, config, rep, hosts, secrets, out):
     dsns = [f"--dsn=postgres://dbadmin@{m['host']}:5433/postgres" for m in view["members"]
             if m["name"] != leader["name"]]
     label = f"{scenario}-{config}-{rep}"
-    env = dict(os.environ, PGPASSWORD=secrets["pg_admin_password"],
-               PGHA_PATRONI_AUTH=f"patroni:{secrets['patroni_rest_password']}")
+    env = drill_env(secrets)
     argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
             "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"), *dsns]
     if scenario.startswith("etcd"):
@@ -329,7 +347,7 @@ def drill(scenario, config, rep, hosts, secrets, out):
     try:
         result = json.loads(res.stdout)
     except ValueError:
-        result = {"error": (res.stderr or res.stdout)[-2000:]}
+        result = {"error": scrub((res.stderr or res.stdout)[-2000:], passwords(secrets))}
     result.pop("timeline", None)
     result.update({"scenario": scenario, "config": config, "rep": rep, "leader_before": leader["name"],
                    "drill_s": round(time.time() - started, 1), "rc": res.returncode})
@@ -384,6 +402,7 @@ def main(argv=None):
     out = Path(args.out or ROOT / "bench-results" / stamp)
     out.mkdir(parents=True, exist_ok=True)
     secrets, hosts = sandbox_vars()
+    hide = passwords(secrets)
     meta = {"started": stamp, "cpus": os.cpu_count(), "kernel": os.uname().release,
             "load_at_start": os.getloadavg()}
 
@@ -392,10 +411,11 @@ def main(argv=None):
         run(["./scripts/sandbox-clean.sh"])
         res, took = run(["./scripts/sandbox.sh"])
         if res.returncode != 0:
-            raise SystemExit("scripts/sandbox.sh failed:\n" + "\n".join(res.stdout.splitlines()[-30:]))
+            tail = "\n".join(res.stdout.splitlines()[-30:])
+            raise SystemExit("scripts/sandbox.sh failed:\n" + scrub(tail, hide))
         meta["cold_sandbox_s"] = took
         say(f"cold sandbox in {took} s; deploy re-run")
-        meta["rerun_s"], meta["rerun_changed"] = playbook("deploy.yml")
+        meta["rerun_s"], meta["rerun_changed"] = playbook("deploy.yml", hide=hide)
         say(f"re-run {meta['rerun_s']} s, changed={meta['rerun_changed']}")
     wait_healthy(hosts)
 
@@ -421,7 +441,7 @@ def main(argv=None):
                 raise SystemExit(f"the sandbox does not run {config}: {', '.join(wrong)}")
             meta.setdefault("apply_config", {})[config] = "not applied (--no-apply), DCS checked"
         else:
-            took, changed = playbook("pgsql.yml", *config_extra_vars(config))
+            took, changed = playbook("pgsql.yml", *config_extra_vars(config), hide=hide)
             meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
             say(f"config {config} applied in {took} s (changed={changed})")
         for scenario in scenarios:
@@ -429,7 +449,7 @@ def main(argv=None):
                 results.append(drill(scenario, config, rep, hosts, secrets, out))
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.no_apply:
-        playbook("pgsql.yml")  # back to the inventory's own preset
+        playbook("pgsql.yml", hide=hide)  # back to the inventory's own preset
     meta["load_at_end"] = os.getloadavg()
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -48,6 +48,14 @@ faults that must be undone. playbooks/drill.yml is that agent on real hosts.
 
 JSON goes to stdout (and --json); --out DIR also writes <label>.json, a
 Markdown summary <label>.md and a timeline picture <label>.svg.
+
+Secrets stay off command lines (`ps` shows them to every user): the database
+password comes from PGPASSWORD (or libpq's password file) for every DSN
+without one, Patroni's basic auth for a switchover from
+PGHA_PATRONI_AUTH=user:password. --secrets-from FILE ("-": standard input)
+reads both from a JSON object instead, for callers such as Ansible, whose
+`environment:` keyword puts VAR=value on a shell's command line. DSNs in the
+results and messages have their password removed.
 """
 
 import argparse
@@ -75,6 +83,8 @@ TABLE = sql.Identifier("pgha_drill")
 DATABASE_NAME = "pgha_drill"
 DATABASE = sql.Identifier(DATABASE_NAME)
 
+# The only variables --secrets-from may set.
+SECRET_VARIABLES = ("PGPASSWORD", "PGHA_PATRONI_AUTH")
 FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "partition", "switchover",
                "etcd-member-loss", "etcd-quorum-loss")
 # Faults after which another member must lead; for the others the same
@@ -218,10 +228,9 @@ class InsideWriter:
 
     def __init__(self, container, dsn, password, start_id, log):
         self.log = log
-        env = ["-e", f"PGPASSWORD={password}"] if password else []
-        self.proc = subprocess.Popen(
-            ["docker", "exec", "-i", *env, container, "python3", "-c", INSIDE_WRITER, dsn, str(start_id)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        argv, env = inside_writer_command(container, dsn, password, start_id)
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -238,6 +247,22 @@ class InsideWriter:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
         self.thread.join(5)
+
+
+def inside_writer_command(container, dsn, password, start_id, environ=None):
+    """The docker command that starts the inside writer, and its environment: (argv, env).
+
+    The password goes into the docker client's environment and on from there
+    (`-e PGPASSWORD` without a value): on the command line, `ps` would show
+    it on this machine. The DSN goes without one for the same reason.
+    """
+    env = dict(os.environ if environ is None else environ)
+    pass_on = []
+    if password:
+        env["PGPASSWORD"] = password
+        pass_on = ["-e", "PGPASSWORD"]
+    return (["docker", "exec", "-i", *pass_on, container, "python3", "-c", INSIDE_WRITER, safe_dsn(dsn),
+             str(start_id)], env)
 
 
 def parse_inside_line(line):
@@ -769,8 +794,9 @@ def etcd_leader_host(status):
 def etcd_leader_of(container):
     """Which host leads etcd now, asked inside a test-bed container (None if etcdctl is not there)."""
     try:
-        res = docker("exec", "-e", "ETCDCTL_API=3", container, "etcdctl", "--endpoints=http://127.0.0.1:2379",
-                     "endpoint", "status", "--cluster", "-w", "json", check=False, timeout=15)
+        # pgha-etcdctl: the etcd role's wrapper (TLS, root's credentials from a root-only file).
+        res = docker("exec", container, "pgha-etcdctl", "endpoint", "status", "--cluster", "-w", "json",
+                     check=False, timeout=15)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return etcd_leader_host(res.stdout) if res.returncode == 0 else None
@@ -806,7 +832,8 @@ def build_parser():
         prog="pgha_drill.py", description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dsn", action="append", required=True,
-                   help="entry point the writers go through (repeat); a password may come from PGPASSWORD")
+                   help="entry point the writers go through (repeat), without a password: that comes "
+                        "from PGPASSWORD or --secrets-from")
     fault = p.add_mutually_exclusive_group(required=True)
     fault.add_argument("--fault", help="shell command that injects the fault (nothing is restored)")
     fault.add_argument("--fault-kind", choices=FAULT_KINDS,
@@ -816,8 +843,10 @@ def build_parser():
     p.add_argument("--patroni", action="append", metavar="URL",
                    help="Patroni REST URL (repeat); default: port --patroni-port on every --dsn host")
     p.add_argument("--patroni-port", type=int, default=8008)
-    p.add_argument("--patroni-auth", default=os.environ.get("PGHA_PATRONI_AUTH"), metavar="USER:PASSWORD",
-                   help="basic auth for POST /switchover (default: $PGHA_PATRONI_AUTH)")
+    # No option for Patroni's basic auth: on the command line it would show in `ps`.
+    p.add_argument("--secrets-from", metavar="FILE",
+                   help="JSON object with PGPASSWORD and/or PGHA_PATRONI_AUTH (user:password, for a "
+                        "switchover) to use instead of the environment; - reads standard input")
     p.add_argument("--container-pattern", default="pgha-sandbox-{seq}",
                    help="container of a member, from {name}, {host}, {seq} (default: %(default)s)")
     p.add_argument("--peer", action="append", default=[], metavar="ADDR",
@@ -879,6 +908,40 @@ def read_dsns(dsns, port):
         if entry not in out:
             out.append(entry)
     return out
+
+
+def load_secrets(source, environ=None, stdin=None):
+    """Put the secrets of a JSON object (--secrets-from: a file, or - for stdin) into the environment.
+
+    Only the names in SECRET_VARIABLES are taken; the values never appear in
+    a message.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise SystemExit(f"cannot read --secrets-from {source}: {exc.strerror}") from None
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if (not isinstance(values, dict) or not set(values) <= set(SECRET_VARIABLES)
+            or not all(isinstance(v, str) for v in values.values())):
+        raise SystemExit(f"--secrets-from {source}: expected a JSON object of strings with some of "
+                         f"{', '.join(SECRET_VARIABLES)}")
+    environ.update(values)
+
+
+def scrub(text, environ=None):
+    """`text` with the secrets of SECRET_VARIABLES masked: other programs' output goes into the results."""
+    environ = os.environ if environ is None else environ
+    for name in SECRET_VARIABLES:
+        value = environ.get(name) or ""
+        if name == "PGHA_PATRONI_AUTH":
+            value = value.partition(":")[2]  # user:password; the user name is no secret
+        if value:
+            text = text.replace(value, "********")
+    return text
 
 
 def safe_dsn(dsn):
@@ -979,7 +1042,7 @@ def restore(handoff, args, plan, leader):
                 f"the {args.fault_kind} fault on {leader['name']} may still be in place")
             return None
         if answer.get("rc"):
-            log(f"restoring failed (rc {answer.get('rc')}): {answer.get('output', '')}")
+            log(f"restoring failed (rc {answer.get('rc')}): {scrub(str(answer.get('output', '')))}")
         return time.time()
     for cmd in plan[1]:
         docker(*cmd, check=False)
@@ -1013,6 +1076,10 @@ def wait_healthy(api_urls, expected, want_sync, timeout):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.secrets_from:
+        load_secrets(args.secrets_from)
+    if any(psycopg.conninfo.conninfo_to_dict(d).get("password") for d in args.dsn + (args.read_dsn or [])):
+        log("a password in a DSN on the command line shows in `ps`: give it in PGPASSWORD instead")
     label = args.label or args.fault_kind or "custom"
     api_urls = args.patroni or default_api_urls(args.dsn, args.patroni_port)
     handoff = Handoff(args.handoff, args.handoff_timeout) if args.handoff else None
@@ -1109,7 +1176,7 @@ def main(argv=None):
             res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True)
             fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
         elif args.fault_kind == "switchover":
-            fault_rc, fault_out = switchover(leader, args.patroni_auth)
+            fault_rc, fault_out = switchover(leader, os.environ.get("PGHA_PATRONI_AUTH"))
             fault_rc = 0 if fault_rc == 200 else fault_rc
         elif handoff:
             asked_at = fault_at
@@ -1126,6 +1193,7 @@ def main(argv=None):
             for cmd in plan[0]:
                 res = docker(*cmd, check=False)
                 fault_rc, fault_out = fault_rc or res.returncode, (fault_out + res.stderr).strip()[-500:]
+        fault_out = scrub(fault_out)
         injected_at = time.time()
 
         healed_at = None
@@ -1291,7 +1359,8 @@ def primary_rows(dsns, timeout=60):
             except psycopg.Error:
                 pass
         if time.time() > deadline:
-            raise SystemExit(f"no primary answered through {dsns} within {timeout} s")
+            raise SystemExit(f"no primary answered through {', '.join(safe_dsn(d) for d in dsns)} "
+                             f"within {timeout} s")
         time.sleep(1)
 
 

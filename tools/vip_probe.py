@@ -18,6 +18,11 @@ probes also count answers from a server in recovery (the VIP on a replica).
 With --patroni the probe also polls GET /cluster and notes when Patroni names
 a new running leader, so the VIP's own delay behind Patroni is printed too.
 
+The password comes from PGPASSWORD (or libpq's password file), never from
+the command line, where `ps` would show it; --secrets-from FILE ("-":
+standard input) reads {"PGPASSWORD": ...} instead, for callers such as
+Ansible, whose `environment:` keyword puts VAR=value on a shell's command line.
+
 JSON on stdout. Exit status 0 when the VIP moved within --timeout, 1 when it
 did not (or the fault command failed; its stderr is in the JSON), 2 when the
 cluster was not fit to start.
@@ -25,17 +30,36 @@ cluster was not fit to start.
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import psycopg
 
 QUERY = ("SELECT pg_is_in_recovery(), current_setting('cluster_name', true), "
          "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END")
+
+
+def load_secrets(source, environ=None, stdin=None):
+    """Put PGPASSWORD from a JSON object (--secrets-from: a file, or - for stdin) into the environment."""
+    environ = os.environ if environ is None else environ
+    try:
+        text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise SystemExit(f"cannot read --secrets-from {source}: {exc.strerror}") from None
+    try:
+        values = json.loads(text)
+    except ValueError:
+        values = None
+    if not isinstance(values, dict) or set(values) != {"PGPASSWORD"} \
+            or not isinstance(values["PGPASSWORD"], str):
+        raise SystemExit(f'--secrets-from {source}: expected a JSON object {{"PGPASSWORD": "..."}}')
+    environ.update(values)
 
 
 def timeline_of(walfile):
@@ -152,6 +176,9 @@ def build_parser():
     p.add_argument("--probes", type=int, default=4, help="parallel probe connections")
     p.add_argument("--interval", type=float, default=0.1, help="seconds between two probes of one prober")
     p.add_argument("--timeout", type=float, default=120.0, help="give up when the VIP has not moved by then")
+    p.add_argument("--secrets-from", metavar="FILE",
+                   help='JSON object {"PGPASSWORD": ...} to use instead of the environment; '
+                        "- reads standard input")
     return p
 
 
@@ -159,6 +186,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.probes < 1 or args.interval <= 0 or args.timeout <= 0:
         raise SystemExit("--probes must be >= 1, --interval and --timeout > 0")
+    if args.secrets_from:
+        load_secrets(args.secrets_from)
     # The password comes from PGPASSWORD (libpq), never from the command line.
     conninfo = psycopg.conninfo.make_conninfo(host=args.vip, port=args.port, user=args.user,
                                               dbname=args.dbname)
@@ -218,7 +247,10 @@ def main(argv=None):
                   **analyse(list(samples), list(leader_samples), fault_at, timeline, old_leader))
     result.pop("timeline")
     if fault.returncode:
-        result["fault_stderr"] = (err or "")[-2000:]
+        err = err or ""
+        if os.environ.get("PGPASSWORD"):  # the result is printed and kept: no password in it
+            err = err.replace(os.environ["PGPASSWORD"], "********")
+        result["fault_stderr"] = err[-2000:]
     print(json.dumps(result))
     return 0 if result["vip_moved_s"] is not None else 1
 

@@ -315,3 +315,17 @@ def test_node_layout_without_ansible(tmp_path, aws):
     )
     assert rc == 0 and "Traceback" not in log, log
     assert targets(aws, "primary") == [IPS["pg-2"]]
+
+
+def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
+    """Patroni's REST password and the AWS keys sit in the config file; the journal never shows them."""
+    secrets = dict(patroni_username="patroni", patroni_password="rest-s3cret")
+    keys = dict(access_key="AKIAEXAMPLEKEY", secret_key="aws-s3cret", session_token="token-s3cret")
+    cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"],
+                 aws={"region": MOTO_REGION, "endpoint_url": aws["url"], **keys}, **secrets)
+    rc, log, _ = run_script(cfg, "--reconcile")
+    assert rc == 0 and "no Patroni REST API answered" in log and "s3cret" not in log, log
+    cfg = config(tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
+                                             **keys}, **secrets)
+    rc, log, _ = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "did not answer" in log and "s3cret" not in log, log

@@ -1,6 +1,8 @@
 """The benchmark's bookkeeping (tools/pgha_bench.py): statistics, ratios and parsing."""
 
 import importlib.util
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,35 @@ def test_only_the_baseline_runs_without_the_etcd_leader_placement():
         "-e", "pg_rto=patroni", "-e", '{"patroni_etcd_leader_elsewhere": false}']
     for config in ("fast", "norm"):
         assert bench.config_extra_vars(config)[-1] == '{"patroni_etcd_leader_elsewhere": true}'
+
+
+SECRETS = {"pg_admin_password": "adm-s3cret", "patroni_rest_password": "rest-s3cret", "pg_port": 5432}
+
+
+def test_the_drill_gets_its_secrets_in_the_environment_and_its_errors_are_scrubbed(tmp_path, monkeypatch):
+    """Not on the drill's command line (`ps`), not in results.jsonl even when the drill echoes them."""
+    view = {"members": [{"name": "pg-1", "host": "10.0.0.1", "role": "leader"},
+                        {"name": "pg-2", "host": "10.0.0.2", "role": "replica"}]}
+    seen = {}
+
+    def fake_run(argv, **kw):
+        seen.update(argv=argv, env=kw["env"])
+        return subprocess.CompletedProcess(argv, 1, "", "Traceback: adm-s3cret and patroni:rest-s3cret\n")
+
+    monkeypatch.setattr(bench, "wait_healthy", lambda hosts: view)
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    result = bench.drill("crash", "fast", 1, ["10.0.0.1", "10.0.0.2"], SECRETS, tmp_path)
+    assert not any("s3cret" in a for a in seen["argv"]), seen["argv"]
+    assert "--dsn=postgres://dbadmin@10.0.0.2:5433/postgres" in seen["argv"]
+    assert seen["env"]["PGPASSWORD"] == "adm-s3cret"
+    assert seen["env"]["PGHA_PATRONI_AUTH"] == "patroni:rest-s3cret"
+    written = (tmp_path / "results.jsonl").read_text()
+    assert "s3cret" not in written and "s3cret" not in json.dumps(result)
+    assert "********" in json.loads(written)["error"]
+
+
+def test_scrub_masks_every_password_of_the_sandbox():
+    assert bench.passwords(SECRETS) == ["adm-s3cret", "rest-s3cret"]
+    assert bench.scrub("a adm-s3cret b rest-s3cret", bench.passwords(SECRETS)) == "a ******** b ********"
+    assert bench.drill_env(dict(SECRETS, patroni_rest_username="api"), environ={})["PGHA_PATRONI_AUTH"] == \
+        "api:rest-s3cret"

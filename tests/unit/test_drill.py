@@ -1,7 +1,9 @@
 """The drill's arithmetic (tools/pgha_drill.py): outage, recovery and warnings."""
 
 import importlib.util
+import io
 import json
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -437,3 +439,98 @@ def test_handoff_and_read_probe_arguments_are_checked():
         with pytest.raises(SystemExit):
             drill.parse_args(base + bad)
     assert drill.parse_args(base + ["--fault-kind", "crash"]).readers == 2
+
+
+# ---------------------------------------------------------------- secrets: off command lines, out of results
+
+SECRET = "s3cret-Pw"
+
+
+def test_inside_writer_command_passes_the_password_by_name_only():
+    argv, env = drill.inside_writer_command(
+        "c1", f"host=127.0.0.1 port=5433 user=dbadmin password={SECRET}", SECRET, 7, environ={"PATH": "/bin"})
+    assert not any(SECRET in a for a in argv), argv
+    assert argv[:6] == ["docker", "exec", "-i", "-e", "PGPASSWORD", "c1"] and argv[-1] == "7"
+    assert env == {"PATH": "/bin", "PGPASSWORD": SECRET}
+    argv, env = drill.inside_writer_command("c1", "host=127.0.0.1 user=dbadmin", None, 7, environ={})
+    assert "-e" not in argv and "PGPASSWORD" not in env
+
+
+def test_inside_writer_starts_docker_with_the_password_in_the_environment(monkeypatch):
+    started = {}
+
+    class Proc:
+        stdout, stdin = iter(()), io.StringIO()
+
+        def wait(self, timeout=None):
+            return 0
+
+    def popen(argv, **kw):
+        started.update(argv=argv, env=kw.get("env"))
+        return Proc()
+
+    monkeypatch.setattr(drill.subprocess, "Popen", popen)
+    drill.InsideWriter("c1", "host=127.0.0.1 user=dbadmin", SECRET, 1, []).stop()
+    assert SECRET not in " ".join(started["argv"])
+    assert started["env"]["PGPASSWORD"] == SECRET
+
+
+def test_secrets_come_from_stdin_or_a_file_never_from_an_option(tmp_path):
+    env = {}
+    drill.load_secrets("-", env, stdin=io.StringIO(json.dumps({"PGPASSWORD": SECRET}) + "\n"))
+    assert env == {"PGPASSWORD": SECRET}
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"PGPASSWORD": "a", "PGHA_PATRONI_AUTH": f"patroni:{SECRET}"}))
+    drill.load_secrets(str(path), env)
+    assert env == {"PGPASSWORD": "a", "PGHA_PATRONI_AUTH": f"patroni:{SECRET}"}
+    for bad in (json.dumps({"PGPASSWORD": SECRET, "PATH": "/x"}), json.dumps([SECRET]), SECRET,
+                json.dumps({"PGPASSWORD": [SECRET]})):
+        with pytest.raises(SystemExit) as exc:
+            drill.load_secrets("-", {}, stdin=io.StringIO(bad))
+        assert SECRET not in str(exc.value)
+    base = ["--dsn", "postgres://h/db", "--confirm-cluster", "pg-test", "--fault-kind", "switchover"]
+    assert drill.parse_args(base + ["--secrets-from", "-"]).secrets_from == "-"
+    with pytest.raises(SystemExit):  # Patroni's credentials are no option: they would show in `ps`
+        drill.parse_args(base + ["--patroni-auth", f"patroni:{SECRET}"])
+
+
+def test_messages_name_entry_points_without_their_password(monkeypatch):
+    def refuse(*_args, **_kw):
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(drill.psycopg, "connect", refuse)
+    with pytest.raises(SystemExit) as exc:
+        drill.primary_rows([f"postgres://dbadmin:{SECRET}@10.0.0.2:5433/pgha_drill"], timeout=-1)
+    assert SECRET not in str(exc.value) and "10.0.0.2" in str(exc.value)
+    assert SECRET not in drill.safe_dsn(f"host=10.0.0.2 user=dbadmin password={SECRET}")
+
+
+def test_fault_output_in_the_results_has_the_secrets_masked():
+    env = {"PGPASSWORD": SECRET, "PGHA_PATRONI_AUTH": "patroni:rest-pw"}
+    out = drill.scrub(f"psql: password {SECRET}; curl -u patroni:rest-pw", env)
+    assert SECRET not in out and "rest-pw" not in out and out.count("********") == 2
+    assert drill.scrub("nothing secret", {}) == "nothing secret"
+
+
+def _tasks(items):
+    for task in items or []:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key))
+
+
+@pytest.mark.parametrize("playbook", ["molecule/default/failover.yml", "molecule/default/operations.yml",
+                                      "molecule/default/vip.yml", "playbooks/drill.yml"])
+def test_playbooks_hand_the_tools_their_secrets_off_every_command_line(playbook):
+    """Not in a DSN, not in `environment:` (Ansible makes it a VAR=value prefix of a `sh -c` command)."""
+    yaml = pytest.importorskip("yaml")
+    text = (Path(__file__).resolve().parents[2] / playbook).read_text()
+    # postgres://user:secret@ or postgres://user:' ~ some_password ~ '@
+    assert not re.search(r"postgres://[^@/\s'\"]*:(?:[^@\s'\"]*@|['\"])", text), "a password in a DSN"
+    for play in yaml.safe_load(text):
+        for task in _tasks(play.get("tasks")):
+            env = task.get("environment") or {}
+            assert not any("PASSWORD" in k or "AUTH" in k for k in env), task.get("name")
+            command = task.get("ansible.builtin.command")
+            if isinstance(command, dict) and "stdin" in command:
+                assert task.get("no_log") is True, task.get("name")  # stdin is among the module's arguments

@@ -1,6 +1,8 @@
 """tools/vip_probe.py: when the VIP moved, as the probes and the leader watch saw it."""
 
 import importlib.util
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,19 @@ def test_leader_of_needs_a_running_leader():
 def test_probe_arguments_are_checked():
     with pytest.raises(SystemExit):
         probe.main(["--vip", "127.0.0.1", "--confirm-cluster", "x", "--probes", "0"])
+
+
+def test_the_password_comes_from_stdin_or_a_file_never_from_an_option(tmp_path):
+    env = {}
+    probe.load_secrets("-", env, stdin=io.StringIO(json.dumps({"PGPASSWORD": "s3cret"}) + "\n"))
+    assert env == {"PGPASSWORD": "s3cret"}
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"PGPASSWORD": "other"}))
+    probe.load_secrets(str(path), env)
+    assert env == {"PGPASSWORD": "other"}
+    for bad in (json.dumps({"PGPASSWORD": "s3cret", "PATH": "/x"}), "s3cret", json.dumps({"PGPASSWORD": 5})):
+        with pytest.raises(SystemExit) as exc:
+            probe.load_secrets("-", {}, stdin=io.StringIO(bad))
+        assert "s3cret" not in str(exc.value)
+    options = [o for a in probe.build_parser()._actions for o in a.option_strings]
+    assert "--secrets-from" in options and not [o for o in options if "pass" in o or "auth" in o]
