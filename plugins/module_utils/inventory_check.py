@@ -11,6 +11,10 @@ inventory plugin can apply to what it builds, before group_vars and secrets
 are known.
 Every message names where the problem is (cluster/group and host), the
 variable, and how to fix it. Password values are never put in a message.
+A string the roles write into a configuration file (pg_hba, patroni.yml,
+haproxy.cfg, keepalived.conf, the etcd environment) must match its pattern in
+full: names, addresses and networks with no spaces, '#', quotes or line breaks.
+Passwords are only checked for being set, never for their characters.
 
 Pigsty convention: a PostgreSQL cluster is an Ansible group whose name equals
 the `pg_cluster` value of its hosts.
@@ -20,11 +24,40 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy, presets, vip
 
-CLUSTER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# Every pattern here is used with fullmatch: `$` would also match before a
+# trailing newline, and a newline in a value breaks the file it is written into.
+CLUSTER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
+CLUSTER_NAME_HINT = ("use lower-case letters, digits and '-', starting with a letter or digit "
+                     "(e.g. pg-test), for both the group name and pg_cluster")
+# PostgreSQL role and database names from the inventory: unquoted identifiers only.
+PG_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+PG_NAME_HINT = ("use 1 to 63 of a-z, 0-9 and _, starting with a letter or _ "
+                "(quoted names are not supported)")
+# PostgreSQL roles the roles create, named by the inventory (role defaults apply when unset).
+PG_USERNAME_VARS = (
+    "patroni_superuser_username",
+    "patroni_replication_username",
+    "patroni_rewind_username",
+    "patroni_admin_username",
+    "patroni_monitor_username",
+)
+# Users of Patroni's REST API and of the HAProxy stats page (HTTP basic authentication: no ':').
+HTTP_USERNAME_VARS = ("patroni_rest_username", "haproxy_admin_username")
+HTTP_USERNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+# pg_version: a PostgreSQL major version (10 and later are whole numbers).
+PG_VERSION_RE = re.compile(r"[1-9][0-9]")
+# pg_tls: what clients may do without TLS; require is the default.
+PG_TLS_MODES = ("require", "prefer")
+# A network of pg_client_networks as pg_hba takes it: address/prefix length.
+CIDR_RE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
+# A DNS host name (RFC 1123), as HAProxy's client rule takes it too.
+HOST_NAME_RE = haproxy.HOST_NAME_RE
+HOST_NAME_MAX = 253
 PG_ROLES = ("primary", "replica")
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
@@ -38,7 +71,10 @@ PASSWORD_VARS = (
     "pg_rewind_password",
     "pg_admin_password",
     "patroni_rest_password",
+    "etcd_root_password",
 )
+# Passwords that are optional, but must be usable when set.
+OPTIONAL_PASSWORD_VARS = ("pg_monitor_password", "haproxy_admin_password")
 # Patroni override variable -> key in an RTO preset.
 TIMING_OVERRIDES = (
     ("patroni_ttl", "ttl"),
@@ -48,7 +84,8 @@ TIMING_OVERRIDES = (
 # One value per cluster: Patroni keeps these in the DCS, so hosts cannot differ.
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
-                     "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets")
+                     "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets",
+                     "pg_tls")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # Groups Ansible always defines; never a cluster.
@@ -57,7 +94,10 @@ ETCD_GROUP = haproxy.ETCD_GROUP
 # Names a cluster cannot take: its hosts would join the group of that name.
 RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
-_INT_RE = re.compile(r"^\s*[+-]?\d+\s*$")
+# No spaces around the digits: the value is written as given (pg_seq names the instance).
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+# Tells a variable that is not set apart from one set to null or to an undefined reference.
+_MISSING = object()
 
 
 # ---------------------------------------------------------------- helpers
@@ -72,7 +112,7 @@ def _as_int(value):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _INT_RE.match(value):
+    if isinstance(value, str) and _INT_RE.fullmatch(value):
         return int(value)
     return None
 
@@ -85,6 +125,12 @@ def _is_blank(value):
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _plain(value):
+    """str(value) with newlines and other control characters escaped: one message, one line."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+                   for char in str(value))
+
+
 def _show(value):
     """Render an inventory value for a message (only ever non-secret values)."""
     if value is None:
@@ -92,10 +138,10 @@ def _show(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"'{value}'"
+        return f"'{_plain(value)}'"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_show(item) for item in value) + "]"
-    return str(value)
+    return _plain(value)
 
 
 def _key(value):
@@ -111,13 +157,13 @@ def _key(value):
 
 
 def _hosts(hosts):
-    return ", ".join(hosts)
+    return ", ".join(_plain(host) for host in hosts)
 
 
 def _where(cluster, hosts):
     """Message prefix: 'cluster pg-test, host 10.0.0.1' or 'cluster pg-test, hosts a, b'."""
     plural = "" if len(hosts) == 1 else "s"
-    return f"cluster {cluster}, host{plural} {_hosts(hosts)}"
+    return f"cluster {_plain(cluster)}, host{plural} {_hosts(hosts)}"
 
 
 # The same reading of a host variable as where HAProxy is placed.
@@ -171,42 +217,53 @@ def _all_hosts(groups):
 def _membership_errors(hostvars, groups, clusters):
     """Each host belongs to at most one cluster: the group named by its pg_cluster."""
     errors = []
+    # Hosts whose pg_cluster is no valid name and names no group: one message per name.
+    misnamed = {}
     for host in _all_hosts(groups):
         in_clusters = [group for group in clusters if host in groups[group]]
         pg_cluster = _pg_cluster(hostvars, host)
         if len(in_clusters) > 1:
             errors.append(
-                f"host {host}: is in the groups of {len(in_clusters)} clusters "
-                f"({', '.join(in_clusters)}); a host runs one PostgreSQL instance, so remove it "
+                f"host {_plain(host)}: is in the groups of {len(in_clusters)} clusters "
+                f"({_hosts(in_clusters)}); a host runs one PostgreSQL instance, so remove it "
                 f"from all but one of these groups (its pg_cluster is {_show(pg_cluster)})")
         elif pg_cluster in BUILTIN_GROUPS:
             errors.append(
-                f"host {host}: pg_cluster '{pg_cluster}' is a group name Ansible reserves; name "
-                "the cluster e.g. pg-test and put its hosts under a group of that name")
+                f"host {_plain(host)}: pg_cluster {_show(pg_cluster)} is a group name Ansible reserves; "
+                "name the cluster e.g. pg-test and put its hosts under a group of that name")
         elif pg_cluster == ETCD_GROUP:
             errors.append(
-                f"host {host}: pg_cluster '{pg_cluster}' is the name of the group of etcd members; "
-                "name the cluster e.g. pg-test and put its hosts under a group of that name")
+                f"host {_plain(host)}: pg_cluster {_show(pg_cluster)} is the name of the group of etcd "
+                "members; name the cluster e.g. pg-test and put its hosts under a group of that name")
+        elif (pg_cluster is not None and host not in groups.get(pg_cluster, ())
+              and not CLUSTER_NAME_RE.fullmatch(pg_cluster)):
+            if pg_cluster not in misnamed:
+                misnamed[pg_cluster] = (len(errors), [])
+                errors.append(None)  # written below, once all hosts of that name are known
+            misnamed[pg_cluster][1].append(host)
         elif pg_cluster is not None and host not in groups.get(pg_cluster, ()):
-            also = f" (it is in group {in_clusters[0]})" if in_clusters else ""
+            also = f" (it is in group {_plain(in_clusters[0])})" if in_clusters else ""
             errors.append(
-                f"host {host}: pg_cluster is '{pg_cluster}' but the host is not in a group named "
-                f"{pg_cluster}{also}; put the host under a group called {pg_cluster} "
+                f"host {_plain(host)}: pg_cluster is {_show(pg_cluster)} but the host is not in a group "
+                f"named {pg_cluster}{also}; put the host under a group called {pg_cluster} "
                 "(the group name must equal pg_cluster)")
         elif in_clusters and pg_cluster != in_clusters[0]:
-            group = in_clusters[0]
+            group = _plain(in_clusters[0])
             errors.append(
-                f"host {host}: is in group {group} of cluster {group} but its pg_cluster is "
+                f"host {_plain(host)}: is in group {group} of cluster {group} but its pg_cluster is "
                 f"{_show(pg_cluster)}; set pg_cluster: {group} in the vars of group {group}")
+    for name, (index, hosts) in misnamed.items():
+        plural = "" if len(hosts) == 1 else "s"
+        errors[index] = (f"host{plural} {_hosts(hosts)}: pg_cluster {_show(name)} is not a valid "
+                         f"cluster name; {CLUSTER_NAME_HINT}")
     return errors
 
 
 def _name_errors(cluster, members):
-    if CLUSTER_NAME_RE.match(cluster):
+    if CLUSTER_NAME_RE.fullmatch(cluster):
         return []
-    return [(f"{_where(cluster, members)}: pg_cluster '{cluster}' is not a valid cluster name; "
-             "use lower-case letters, digits and '-', starting with a letter or digit "
-             "(e.g. pg-test), for both the group name and pg_cluster")]
+    return [(f"{_where(cluster, members)}: pg_cluster {_show(cluster)} is not a valid cluster name; "
+             f"{CLUSTER_NAME_HINT}")]
 
 
 def _seq_errors(hostvars, cluster, members):
@@ -228,8 +285,8 @@ def _seq_errors(hostvars, cluster, members):
             owners.setdefault(seq, []).append(host)
     for seq, hosts in _duplicates(owners):
         errors.append(
-            f"{_where(cluster, hosts)}: pg_seq {seq} is used by {' and '.join(hosts)}; the instance "
-            "name is <pg_cluster>-<pg_seq>, so give each host its own pg_seq")
+            f"{_where(cluster, hosts)}: pg_seq {seq} is used by {' and '.join(map(_plain, hosts))}; "
+            "the instance name is <pg_cluster>-<pg_seq>, so give each host its own pg_seq")
     return errors
 
 
@@ -279,7 +336,7 @@ def _rto_errors(hostvars, cluster, members):
     for rto, hosts in _by_value(hostvars, members, "pg_rto"):
         if _is_blank(rto):
             rto = presets.DEFAULT_RTO
-        elif rto not in presets.RTO_PLANS:
+        elif not isinstance(rto, str) or rto not in presets.RTO_PLANS:
             errors.append(f"{_where(cluster, hosts)}: pg_rto {_show(rto)} is not a known preset; "
                           f"choose one of: {choices}")
             continue
@@ -327,6 +384,134 @@ def _rpo_errors(hostvars, cluster, members):
             errors.append(f"{_where(cluster, hosts)}: pg_rpo {_show(rpo)} is not an integer; {hint}")
         elif number < 0:
             errors.append(f"{_where(cluster, hosts)}: pg_rpo {number} is negative; {hint}")
+    return errors
+
+
+def _version_errors(hostvars, cluster, members):
+    """pg_version names the packages and directories: a major version, nothing else."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_version"):
+        if value is None:
+            continue
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not (isinstance(text, str) and PG_VERSION_RE.fullmatch(text)):
+            errors.append(f"{_where(cluster, hosts)}: pg_version {_show(value)} is not a PostgreSQL major "
+                          "version; use a whole number such as 17, or remove it to use the "
+                          "distribution's")
+    return errors
+
+
+def _tls_errors(hostvars, cluster, members):
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_tls"):
+        if value is not None and (not isinstance(value, str) or value not in PG_TLS_MODES):
+            errors.append(f"{_where(cluster, hosts)}: pg_tls {_show(value)} is not valid; use require "
+                          "(clients must use TLS, the default) or prefer (plaintext is allowed too)")
+    return errors
+
+
+def _username_errors(hostvars, cluster, members):
+    """User names the inventory gives the roles: written into patroni.yml and pg_hba as they are."""
+    errors = []
+    for name in PG_USERNAME_VARS:
+        for value, hosts in _by_value(hostvars, members, name):
+            if value is not None and not (isinstance(value, str) and PG_NAME_RE.fullmatch(value)):
+                errors.append(f"{_where(cluster, hosts)}: {name} {_show(value)} is not a valid "
+                              f"PostgreSQL role name; {PG_NAME_HINT}")
+    errors.extend(_http_username_errors(hostvars, members, HTTP_USERNAME_VARS,
+                                        lambda hosts: _where(cluster, hosts)))
+    return errors
+
+
+def _http_username_errors(hostvars, hosts, names, where):
+    errors = []
+    for name in names:
+        for value, same in _by_value(hostvars, hosts, name):
+            if value is not None and not (isinstance(value, str) and HTTP_USERNAME_RE.fullmatch(value)):
+                errors.append(f"{where(same)}: {name} {_show(value)} is not a valid user name; use 1 to 63 "
+                              "of letters, digits, '_', '.' and '-', starting with a letter, digit or '_'")
+    return errors
+
+
+def _client_network_errors(hostvars, cluster, members):
+    """pg_client_networks goes into pg_hba and haproxy.cfg: networks in CIDR form only."""
+    errors = []
+    for name in ("pg_client_networks", "patroni_client_networks"):
+        for value, hosts in _by_value(hostvars, members, name):
+            if value is None:
+                continue
+            where = _where(cluster, hosts)
+            if not isinstance(value, (list, tuple)):
+                errors.append(f"{where}: {name} {_show(value)} is not a list; write it as a list of "
+                              f"networks, e.g. {name}: [10.0.0.0/24]")
+                continue
+            for item in value:
+                problem = _network_problem(item)
+                if problem:
+                    errors.append(f"{where}: {name} item {_show(item)} {problem}")
+    return errors
+
+
+def _network_problem(value):
+    """Why `value` is not a network pg_hba accepts (address/prefix length, no host bits), or None."""
+    hint = "write each as address/prefix length, e.g. 10.0.0.0/24 (one host: 10.0.0.5/32)"
+    if not isinstance(value, str):
+        return f"is not a network; {hint}"
+    if CIDR_RE.fullmatch(value):
+        try:
+            ipaddress.ip_network(value, strict=True)
+            return None
+        except ValueError:
+            pass
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return f"is not a network; {hint}"
+        return f"has host bits set; write the network address {network}"
+    if _is_ip(value):
+        length = ipaddress.ip_address(value).max_prefixlen
+        return f"has no prefix length; write {value}/{length} for that one host"
+    return f"is not a network; {hint}"
+
+
+def _pg_object_errors(hostvars, cluster, members):
+    """Names of the users and databases the roles create (their passwords are never read here)."""
+    errors = []
+    for name in ("pg_users", "patroni_users"):
+        for value, hosts in _by_value(hostvars, members, name):
+            errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "user",
+                                          (("name", "role", True),)))
+    for name in ("pg_databases", "patroni_databases"):
+        for value, hosts in _by_value(hostvars, members, name):
+            errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "database",
+                                          (("name", "database", True), ("owner", "role", False))))
+    return errors
+
+
+def _pg_list_errors(where, name, value, kind, fields):
+    """pg_users/pg_databases: a list of mappings whose name fields are plain PostgreSQL names.
+
+    The values are never shown whole: a user carries its password.
+    """
+    if value is None:
+        return []
+    example = "{name: app, password: ...}" if kind == "user" else "{name: app, owner: app}"
+    if not isinstance(value, (list, tuple)):
+        return [f"{where}: {name} is not a list; write it as a list of {kind}s, e.g. {name}: [{example}]"]
+    errors = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            errors.append(f"{where}: {name} item {number} is not a mapping; write each {kind} as {example}")
+            continue
+        for field, what, required in fields:
+            field_value = item.get(field)
+            if field_value is None:
+                if required:
+                    errors.append(f"{where}: {name} item {number} has no {field}; write each {kind} as "
+                                  f"{example}")
+            elif not (isinstance(field_value, str) and PG_NAME_RE.fullmatch(field_value)):
+                errors.append(f"{where}: {name} {field} {_show(field_value)} is not a valid PostgreSQL "
+                              f"{what} name; {PG_NAME_HINT}")
     return errors
 
 
@@ -428,6 +613,54 @@ def _address(hostvars, host):
     return host if _is_blank(value) else str(value)
 
 
+def _is_ip(value):
+    """An IP address as written in a configuration file (no zone index such as %eth0)."""
+    if not isinstance(value, str) or "%" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_host_name(value):
+    """A DNS host name; an all-digit last label is a mistyped IPv4 address (10.0.0.300)."""
+    return (isinstance(value, str) and len(value) <= HOST_NAME_MAX
+            and HOST_NAME_RE.fullmatch(value) is not None
+            and not value.rsplit(".", 1)[-1].isdigit())
+
+
+def _address_errors(hostvars, groups, clusters):
+    """The address of every host the roles configure: an IP address or a DNS host name."""
+    places = {}
+    for cluster in clusters:
+        for host in groups[cluster]:
+            if _pg_cluster(hostvars, host) == cluster:
+                places.setdefault(host, f"cluster {_plain(cluster)}")
+    for group in (ETCD_GROUP, haproxy.PROXY_GROUP):
+        for host in groups.get(group) or ():
+            places.setdefault(host, f"group {group}")
+    for host in haproxy.haproxy_hosts(hostvars, groups):  # haproxy_clusters set elsewhere
+        places.setdefault(host, None)
+    hint = "an IP address or a DNS host name (letters, digits, '-' and dots)"
+    errors = []
+    for host in _all_hosts(groups):
+        if host not in places:
+            continue
+        where = ", ".join(part for part in (places[host], f"host {_plain(host)}") if part)
+        value = _get(hostvars, host, "node_address")
+        if value is None or value == "":
+            if not (_is_ip(host) or _is_host_name(host)):
+                errors.append(f"{where}: node_address is not set and the inventory name, used as the "
+                              f"address, is not {hint}; set node_address to the address the other hosts "
+                              "reach it at (e.g. node_address: 10.0.0.11)")
+        elif not (_is_ip(value) or _is_host_name(value)):
+            errors.append(f"{where}: node_address {_show(value)} is not {hint}; set it to the address "
+                          "the other hosts reach this one at (e.g. node_address: 10.0.0.11)")
+    return errors
+
+
 def _lists_vip(value):
     return isinstance(value, (list, tuple)) and "vip" in value
 
@@ -468,7 +701,7 @@ def _vip_errors(hostvars, groups, cluster, members):
                           "in that range, or remove it to use the one derived from the cluster name "
                           f"({vip.default_vrid(cluster)})")
     for value, hosts in _by_value(hostvars, members, "pg_vip_interface"):
-        if not _is_blank(value) and not (isinstance(value, str) and vip.INTERFACE_RE.match(value)):
+        if not _is_blank(value) and not (isinstance(value, str) and vip.INTERFACE_RE.fullmatch(value)):
             errors.append(f"{_where(cluster, hosts)}: pg_vip_interface {_show(value)} is not an "
                           "interface name; give the device that holds the node's address (e.g. "
                           "eth0), or remove it to find that device from the node's address")
@@ -481,6 +714,10 @@ def _vip_address_errors(hostvars, groups, cluster, members, value, hosts):
         return [(f"{where}: pg_entrypoints lists vip but pg_vip_address is not set; set it to a "
                  "free address of the nodes' network with its prefix, e.g. pg_vip_address: "
                  "10.0.1.100/24")]
+    if isinstance(value, str) and value != value.strip():
+        # parse_vip would read past them; the check takes the value as written.
+        return [(f"{where}: pg_vip_address {_show(value)} has spaces or a line break around it; write "
+                 "the address alone, e.g. pg_vip_address: 10.0.1.100/24")]
     try:
         address = vip.parse_vip(value)
     except ValueError as exc:
@@ -536,15 +773,44 @@ def _vip_cluster_errors(hostvars, groups, clusters):
     return errors
 
 
+def _unusable_password(hostvars, host, name):
+    """Unset, empty, or a reference to an undefined variable. Never reads the value out."""
+    return _is_blank(_get(hostvars, host, name))
+
+
 def _password_errors(hostvars, cluster, members):
     # Only ever test for presence: a password value must never reach a message.
     errors = []
     for name in PASSWORD_VARS:
-        missing = [host for host in members if _is_blank(_get(hostvars, host, name))]
+        missing = [host for host in members if _unusable_password(hostvars, host, name)]
         if missing:
             errors.append(f"{_where(cluster, missing)}: {name} is not set, empty, or refers to an "
                           "undefined variable (is the vault file loaded?); set it for the cluster and keep "
                           "it in Ansible Vault (ansible-vault encrypt_string)")
+    return errors
+
+
+def _optional_password_errors(hostvars, cluster, members):
+    return _set_password_errors(hostvars, members, OPTIONAL_PASSWORD_VARS,
+                                lambda hosts: _where(cluster, hosts))
+
+
+def _set_password_errors(hostvars, hosts, names, where):
+    """Optional passwords: checked only where set, then as strictly as the required ones."""
+    errors = []
+    for name in names:
+        given = [host for host in hosts if hostvars[host].get(name, _MISSING) is not _MISSING]
+        empty = [host for host in given if _unusable_password(hostvars, host, name)]
+        # Checked by type only (a vault value is not a str to every Ansible version).
+        typed = [host for host in given if host not in empty
+                 and isinstance(_get(hostvars, host, name), (bool, int, float, list, tuple, dict))]
+        if empty:
+            errors.append(f"{where(empty)}: {name} is set but empty, or refers to an undefined variable "
+                          "(is the vault file loaded?); give it a password kept in Ansible Vault "
+                          f"(ansible-vault encrypt_string), or remove {name}")
+        if typed:
+            errors.append(f"{where(typed)}: {name} is not a string; quote the password (and keep it in "
+                          "Ansible Vault)")
     return errors
 
 
@@ -576,7 +842,7 @@ def _etcd_seq_errors(hostvars, members):
             owners.setdefault(seq, []).append(host)
     for seq, hosts in _duplicates(owners):
         errors.append(f"group etcd, hosts {_hosts(hosts)}: etcd_seq {seq} is used by "
-                      f"{' and '.join(hosts)}; {hint}")
+                      f"{' and '.join(map(_plain, hosts))}; {hint}")
     return errors
 
 
@@ -687,6 +953,15 @@ def _proxy_errors(hostvars, groups, clusters):
             if unknown:
                 errors.append(f"{where}: pg_proxy_clusters names unknown cluster(s) {', '.join(unknown)}; "
                               f"the clusters of this inventory are: {known}")
+    # A proxy that is also a cluster member is reported above, with its cluster.
+    alone = [host for host in proxies
+             if _pg_cluster(hostvars, host) is None and not any(host in groups[c] for c in clusters)]
+
+    def where(hosts):
+        return f"group {haproxy.PROXY_GROUP}, host{'' if len(hosts) == 1 else 's'} {_hosts(hosts)}"
+
+    errors.extend(_http_username_errors(hostvars, alone, ("haproxy_admin_username",), where))
+    errors.extend(_set_password_errors(hostvars, alone, ("haproxy_admin_password",), where))
     strays = [host for host in _all_hosts(groups)
               if host not in proxies and _get(hostvars, host, "pg_proxy_clusters") is not None]
     if strays:
@@ -767,8 +1042,10 @@ def _port_clash_errors(hostvars, groups, clusters):
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
-SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _entrypoint_errors, _aws_errors,
-                   _nlb_targets_errors, _password_errors, _haproxy_setting_errors)
+SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
+                   _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
+                   _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
+                   _haproxy_setting_errors)
 
 
 def _errors(hostvars, groups, checks):
@@ -786,6 +1063,7 @@ def _errors(hostvars, groups, checks):
 def inventory_errors(hostvars, groups):
     """Return the list of inventory problems (empty when the inventory is valid)."""
     errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
+    errors.extend(_address_errors(hostvars, groups, clusters))
     for cluster in clusters:
         members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
         errors.extend(_vip_errors(hostvars, groups, cluster, members))

@@ -14,6 +14,7 @@ PASSWORDS = {
     "pg_rewind_password": "Sx-rewind-0b8e",
     "pg_admin_password": "Sx-admin-55d1",
     "patroni_rest_password": "Sx-patroni-c4e9",
+    "etcd_root_password": "Sx-etcd-root-2d71",
 }
 
 CLUSTER_VARS = {"pg_cluster": "pg-test", "pg_rto": "fast", "pg_rpo": 0, "pg_entrypoints": ["haproxy"]}
@@ -180,6 +181,29 @@ def test_good_cluster_names(name):
     assert errors_of(hostvars, groups) == []
 
 
+def test_cluster_name_with_a_trailing_newline():
+    # `$` matches before a trailing newline: only a full match refuses it.
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_cluster", "pg-test\n")
+    groups["pg-test\n"] = groups.pop("pg-test")
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test\\n, hosts {H1}, {H2}, {H3}: pg_cluster 'pg-test\\n' is not a valid cluster name; "
+        "use lower-case letters, digits and '-', starting with a letter or digit (e.g. pg-test), for both "
+        "the group name and pg_cluster")
+
+
+@pytest.mark.parametrize("value, shown", [("pg-test\n", "'pg-test\\n'"), ("pg-test ", "'pg-test '"),
+                                          ("pg-test #", "'pg-test #'")])
+def test_pg_cluster_that_is_no_valid_name_and_names_no_group(value, shown):
+    # In YAML: pg_cluster: "pg-test\n" in the vars of group pg-test. One message for all its hosts.
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_cluster", value)
+    assert only_error(hostvars, groups) == (
+        f"hosts {H1}, {H2}, {H3}: pg_cluster {shown} is not a valid cluster name; use lower-case letters, "
+        "digits and '-', starting with a letter or digit (e.g. pg-test), for both the group name and "
+        "pg_cluster")
+
+
 def test_host_in_two_clusters_names_both():
     hostvars, groups = valid_inventory()
     add_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"])
@@ -215,7 +239,8 @@ def test_missing_pg_seq():
 
 
 @pytest.mark.parametrize("value, shown", [("abc", "'abc'"), (1.5, "1.5"), ("1.5", "'1.5'"),
-                                          (True, "true"), ([1], "[1]")])
+                                          (True, "true"), ([1], "[1]"), (" 2", "' 2'"),
+                                          ("2\n", "'2\\n'"), ("\u0662", "'\u0662'")])
 def test_non_integer_pg_seq(value, shown):
     hostvars, groups = valid_inventory()
     hostvars[H2]["pg_seq"] = value
@@ -306,6 +331,22 @@ def test_unknown_pg_rto_skips_the_timing_check():
     set_all(hostvars, "pg_rto", "turbo")
     set_all(hostvars, "patroni_ttl", 10)
     assert len(errors_of(hostvars, groups)) == 1
+
+
+def test_pg_rto_that_is_no_string_is_refused():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", ["fast"])
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_rto ['fast'] is not a known preset; "
+        "choose one of: fast, norm, patroni, safe, wide")
+
+
+def test_control_characters_are_shown_escaped_on_one_line():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rto", "fast\n\tslow")
+    error = only_error(hostvars, groups)
+    assert "\n" not in error
+    assert "pg_rto 'fast\\n\\tslow' is not a known preset" in error
 
 
 def test_ttl_below_patroni_minimum():
@@ -409,6 +450,7 @@ def test_non_integer_pg_rpo(value):
     ("patroni_loop_wait", 2, 3),
     ("patroni_retry_timeout", 5, 6),
     ("pg_version", 16, 17),
+    ("pg_tls", "require", "prefer"),
 ])
 def test_cluster_wide_settings_must_agree(name, value, other):
     hostvars, groups = valid_inventory()
@@ -432,6 +474,43 @@ def test_equal_int_and_string_values_agree():
     set_all(hostvars, "pg_version", 17)
     hostvars[H2]["pg_version"] = "17"
     assert errors_of(hostvars, groups) == []
+
+
+# ---------------------------------------------------------------- pg_version and pg_tls
+
+@pytest.mark.parametrize("value", [10, 16, "17"])
+def test_pg_version_major_is_accepted(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_version", value)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value, shown", [("16\n", "'16\\n'"), ("16 #", "'16 #'"), ("9.6", "'9.6'"),
+                                          (9.6, "9.6"), (9, "9"), ("", "''"), ("latest", "'latest'"),
+                                          (True, "true")])
+def test_pg_version_must_be_a_major_version(value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_version", value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_version {shown} is not a PostgreSQL major version; "
+        "use a whole number such as 17, or remove it to use the distribution's")
+
+
+@pytest.mark.parametrize("value", ["require", "prefer"])
+def test_pg_tls_modes_are_accepted(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_tls", value)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value, shown", [("disable", "'disable'"), ("Require", "'Require'"),
+                                          ("require\n", "'require\\n'"), ("", "''"), (True, "true")])
+def test_pg_tls_must_be_require_or_prefer(value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_tls", value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_tls {shown} is not valid; use require (clients must "
+        "use TLS, the default) or prefer (plaintext is allowed too)")
 
 
 # ---------------------------------------------------------------- pg_entrypoints
@@ -584,6 +663,14 @@ def test_vip_address_must_be_an_ipv4_host_with_prefix(address, fragment):
     assert fragment in error
 
 
+@pytest.mark.parametrize("address, shown", [("10.210.0.100/24\n", "'10.210.0.100/24\\n'"),
+                                            (" 10.210.0.100/24", "' 10.210.0.100/24'")])
+def test_vip_address_is_taken_as_written(address, shown):
+    assert only_error(*with_vip(address)) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_vip_address {shown} has spaces or a line break around "
+        "it; write the address alone, e.g. pg_vip_address: 10.0.1.100/24")
+
+
 def test_vip_must_not_be_a_members_address():
     error = only_error(*with_vip(f"{H2}/24"))
     assert f"pg_vip_address {H2} is the address of host {H2}" in error
@@ -640,6 +727,17 @@ def test_vip_interface_must_look_like_a_device():
     hostvars[H2]["pg_vip_interface"] = "eth 0"
     error = only_error(hostvars, groups)
     assert error.startswith(f"cluster pg-test, host {H2}: pg_vip_interface 'eth 0' is not an interface name")
+
+
+@pytest.mark.parametrize("value, shown", [("eth0\n", "'eth0\\n'"), ("eth0 #", "'eth0 #'"),
+                                          ("eth'0", "'eth'0'"), ("a" * 16, f"'{'a' * 16}'")])
+def test_vip_interface_must_be_a_device_name_in_full(value, shown):
+    hostvars, groups = with_vip()
+    set_all(hostvars, "pg_vip_interface", value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_vip_interface {shown} is not an interface name; give "
+        "the device that holds the node's address (e.g. eth0), or remove it to find that device from the "
+        "node's address")
 
 
 def test_vip_interface_may_differ_between_hosts():
@@ -775,6 +873,287 @@ def test_no_password_value_appears_in_any_message():
     for secret in PASSWORDS.values():
         assert secret not in text
     assert "pg_admin_password is not set, empty, or refers to an undefined variable" in text
+
+
+@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+def test_optional_passwords_may_be_unset_or_set(name):
+    hostvars, groups = valid_inventory()
+    assert errors_of(hostvars, groups) == []
+    set_all(hostvars, name, "Sx-optional-#' 9")  # any characters: passwords are never judged by them
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_optional_password_set_but_empty(name, value):
+    hostvars, groups = valid_inventory()
+    hostvars[H2][name] = value
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, host {H2}: {name} is set but empty, or refers to an undefined variable (is the "
+        "vault file loaded?); give it a password kept in Ansible Vault (ansible-vault encrypt_string), or "
+        f"remove {name}")
+
+
+@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("value", [1234, True, ["x"]])
+def test_optional_password_must_be_a_string(name, value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    error = only_error(hostvars, groups)
+    assert error == (f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is not a string; quote the password "
+                     "(and keep it in Ansible Vault)")
+    assert str(value) not in error
+
+
+def test_haproxy_admin_password_of_a_pg_proxy_host_is_checked():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.14"] = {"haproxy_admin_password": ""}
+    groups["all"].append("10.210.0.14")
+    groups["pg_proxy"] = ["10.210.0.14"]
+    assert only_error(hostvars, groups) == (
+        "group pg_proxy, host 10.210.0.14: haproxy_admin_password is set but empty, or refers to an "
+        "undefined variable (is the vault file loaded?); give it a password kept in Ansible Vault "
+        "(ansible-vault encrypt_string), or remove haproxy_admin_password")
+
+
+# ---------------------------------------------------------------- pg_client_networks
+
+@pytest.mark.parametrize("networks", [[], ["10.210.0.0/24", "127.0.0.1/32"], ["0.0.0.0/0"], ["::/0"],
+                                      ["2001:db8::/32", "fd00::5/128"]])
+def test_client_networks_in_cidr_form_are_accepted(networks):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_client_networks", networks)
+    assert errors_of(hostvars, groups) == []
+
+
+NOT_A_NETWORK = ("is not a network; write each as address/prefix length, e.g. 10.0.0.0/24 "
+                 "(one host: 10.0.0.5/32)")
+
+
+@pytest.mark.parametrize("item, problem", [
+    # A pg_hba injection: would read `host all all 0.0.0.0/0 trust # scram-sha-256`.
+    ("0.0.0.0/0 trust #", NOT_A_NETWORK),
+    # PostgreSQL refuses the whole pg_hba at its next restart.
+    ("10.0.0.300/24", NOT_A_NETWORK),
+    ("10.0.0.1/24", "has host bits set; write the network address 10.0.0.0/24"),
+    ("10.0.0.0/24\n", NOT_A_NETWORK),
+    (" 10.0.0.0/24", NOT_A_NETWORK),
+    ("10.0.0.0/255.255.255.0", NOT_A_NETWORK),
+    ("fe80::%eth0/64", NOT_A_NETWORK),
+    ("10.0.0.0/33", NOT_A_NETWORK),
+    ("all", NOT_A_NETWORK),
+    (24, NOT_A_NETWORK),
+    ("10.0.0.5", "has no prefix length; write 10.0.0.5/32 for that one host"),
+    ("fd00::5", "has no prefix length; write fd00::5/128 for that one host"),
+])
+def test_client_network_must_be_a_network_in_cidr_form(item, problem):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_client_networks", ["10.210.0.0/24", item])
+    shown = inventory_check._show(item)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_client_networks item {shown} {problem}")
+
+
+def test_each_bad_client_network_is_one_message():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_client_networks", ["0.0.0.0/0 trust #", "10.0.0.300/24", "10.0.0.1/24"])
+    errors = errors_of(hostvars, groups)
+    assert [error.split(" item ")[1].split(" ")[0] for error in errors] == [
+        "'0.0.0.0/0", "'10.0.0.300/24'", "'10.0.0.1/24'"]
+
+
+@pytest.mark.parametrize("value", ["10.210.0.0/24", {"net": "10.210.0.0/24"}])
+def test_client_networks_must_be_a_list(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_client_networks", value)
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_client_networks ")
+    assert error.endswith(" is not a list; write it as a list of networks, e.g. pg_client_networks: "
+                          "[10.0.0.0/24]")
+
+
+def test_patroni_client_networks_override_is_checked_too():
+    hostvars, groups = valid_inventory()
+    hostvars[H1]["patroni_client_networks"] = ["0.0.0.0/0 trust"]
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, host {H1}: patroni_client_networks item '0.0.0.0/0 trust' {NOT_A_NETWORK}")
+
+
+# ---------------------------------------------------------------- names written into configuration files
+
+PG_NAME_HINT = "use 1 to 63 of a-z, 0-9 and _, starting with a letter or _ (quoted names are not supported)"
+BAD_PG_NAMES = [("App", "'App'"), ("app user", "'app user'"), ("app\n", "'app\\n'"), ("app#", "'app#'"),
+                ('a"b', "'a\"b'"), ("o'x", "'o'x'"), ("1app", "'1app'"), ("", "''"),
+                ("a" * 64, f"'{'a' * 64}'"), ("app\x00", "'app\\x00'"), (7, "7")]
+
+
+@pytest.mark.parametrize("name", inventory_check.PG_USERNAME_VARS)
+def test_user_names_that_are_plain_postgresql_names_pass(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, "_pg_user_1")
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("name", inventory_check.PG_USERNAME_VARS)
+@pytest.mark.parametrize("value, shown", BAD_PG_NAMES)
+def test_user_names_must_be_plain_postgresql_names(name, value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} {shown} is not a valid PostgreSQL role name; "
+        f"{PG_NAME_HINT}")
+
+
+@pytest.mark.parametrize("name", ["patroni_rest_username", "haproxy_admin_username"])
+@pytest.mark.parametrize("value, shown", [("a:b", "'a:b'"), ("pat roni", "'pat roni'"),
+                                          ("patroni\n", "'patroni\\n'"), ("", "''")])
+def test_http_user_names_must_be_plain_names(name, value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} {shown} is not a valid user name; "
+        "use 1 to 63 of letters, digits, '_', '.' and '-', starting with a letter, digit or '_'")
+
+
+@pytest.mark.parametrize("name", ["patroni_rest_username", "haproxy_admin_username"])
+def test_http_user_names_that_are_plain_pass(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, "Ops.admin-1")
+    assert errors_of(hostvars, groups) == []
+
+
+def test_haproxy_admin_username_of_a_pg_proxy_host_is_checked():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.14"] = {"haproxy_admin_username": "admin #"}
+    groups["all"].append("10.210.0.14")
+    groups["pg_proxy"] = ["10.210.0.14"]
+    assert only_error(hostvars, groups) == (
+        "group pg_proxy, host 10.210.0.14: haproxy_admin_username 'admin #' is not a valid user name; "
+        "use 1 to 63 of letters, digits, '_', '.' and '-', starting with a letter, digit or '_'")
+
+
+def test_users_and_databases_with_plain_names_pass():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_users", [{"name": "app", "password": "Sx-app ' # \n", "attributes": "LOGIN"},
+                                   {"name": "_ro_2", "password": "x", "roles": ["pg_read_all_data"]}])
+    set_all(hostvars, "pg_databases", [{"name": "app", "owner": "app"}, {"name": "reports"}])
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value, shown", BAD_PG_NAMES)
+def test_pg_users_name_must_be_a_plain_postgresql_name(value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_users", [{"name": value, "password": "Sx-app-3f1e"}])
+    error = only_error(hostvars, groups)
+    assert error == (f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_users name {shown} is not a valid "
+                     f"PostgreSQL role name; {PG_NAME_HINT}")
+    assert "Sx-app-3f1e" not in error
+
+
+@pytest.mark.parametrize("field, what", [("name", "database"), ("owner", "role")])
+@pytest.mark.parametrize("value, shown", BAD_PG_NAMES)
+def test_pg_databases_names_must_be_plain_postgresql_names(field, what, value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_databases", [dict({"name": "app", "owner": "app"}, **{field: value})])
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: pg_databases {field} {shown} is not a valid PostgreSQL "
+        f"{what} name; {PG_NAME_HINT}")
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("pg_users", {"name": "app", "password": "Sx-app-3f1e"},
+     "pg_users is not a list; write it as a list of users, e.g. pg_users: [{name: app, password: ...}]"),
+    ("pg_users", ["Sx-app-3f1e"],
+     "pg_users item 1 is not a mapping; write each user as {name: app, password: ...}"),
+    ("pg_users", [{"password": "Sx-app-3f1e"}],
+     "pg_users item 1 has no name; write each user as {name: app, password: ...}"),
+    ("pg_databases", "app",
+     "pg_databases is not a list; write it as a list of databases, e.g. pg_databases: "
+     "[{name: app, owner: app}]"),
+    ("pg_databases", [{"name": "app"}, {"owner": "app"}],
+     "pg_databases item 2 has no name; write each database as {name: app, owner: app}"),
+    ("patroni_users", [{"name": "App", "password": "Sx-app-3f1e"}],
+     f"patroni_users name 'App' is not a valid PostgreSQL role name; {PG_NAME_HINT}"),
+])
+def test_users_and_databases_must_be_lists_of_mappings(name, value, expected):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, value)
+    error = only_error(hostvars, groups)
+    assert error == f"cluster pg-test, hosts {H1}, {H2}, {H3}: {expected}"
+    assert "Sx-app-3f1e" not in error
+
+
+# ---------------------------------------------------------------- host addresses
+
+ADDRESS_HINT = "is not an IP address or a DNS host name (letters, digits, '-' and dots)"
+
+
+@pytest.mark.parametrize("address", ["10.210.0.21", "fd00::21", "db-1", "db-1.example.com", "DB1.Example.com",
+                                     "a" * 63 + ".example.com"])
+def test_node_address_ip_or_host_name_is_accepted(address):
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["node_address"] = address
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("address, shown", [
+    ("10.0.0.300", "'10.0.0.300'"), ("10.210.0.21\n", "'10.210.0.21\\n'"),
+    (" 10.210.0.21", "' 10.210.0.21'"), ("db 1", "'db 1'"), ("db_1", "'db_1'"), ("-db", "'-db'"),
+    ("db-", "'db-'"), ("db..example", "'db..example'"), ("db.example.", "'db.example.'"),
+    ("fe80::1%eth0", "'fe80::1%eth0'"), ("10.210.0.21/24", "'10.210.0.21/24'"), ("db#1", "'db#1'"),
+    ("a" * 64, f"'{'a' * 64}'"), ("  ", "'  '"), (167772161, "167772161"),
+])
+def test_node_address_must_be_an_ip_or_host_name(address, shown):
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["node_address"] = address
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, host {H2}: node_address {shown} {ADDRESS_HINT}; set it to the address the "
+        "other hosts reach this one at (e.g. node_address: 10.0.0.11)")
+
+
+def test_host_name_longer_than_253_is_refused():
+    name = ".".join(["a" * 63] * 4)  # 255 characters
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["node_address"] = name
+    assert only_error(hostvars, groups).startswith(f"cluster pg-test, host {H2}: node_address '{name}' "
+                                                   f"{ADDRESS_HINT}")
+
+
+@pytest.mark.parametrize("group, where", [("pg-test", "cluster pg-test"), ("etcd", "group etcd"),
+                                          ("pg_proxy", "group pg_proxy")])
+def test_inventory_name_used_as_address_must_be_an_ip_or_host_name(group, where):
+    hostvars, groups = valid_inventory()
+    if group == "pg-test":
+        add_cluster(hostvars, groups, "pg-test", [H1, H2, H3, "db_4"])
+        hostvars["db_4"]["pg_seq"] = 4
+    elif group == "etcd":
+        hostvars["db_4"] = {"etcd_seq": 4}
+        groups["etcd"] += ["db_4", "10.210.0.15"]
+        hostvars["10.210.0.15"] = {"etcd_seq": 5}
+        groups["all"] += ["db_4", "10.210.0.15"]
+    else:
+        hostvars["db_4"] = {}
+        groups["pg_proxy"] = ["db_4"]
+        groups["all"].append("db_4")
+    assert only_error(hostvars, groups) == (
+        f"{where}, host db_4: node_address is not set and the inventory name, used as the address, "
+        f"{ADDRESS_HINT}; set node_address to the address the other hosts reach it at "
+        "(e.g. node_address: 10.0.0.11)")
+
+
+def test_inventory_name_is_not_judged_when_node_address_is_set():
+    hostvars, groups = valid_inventory()
+    add_cluster(hostvars, groups, "pg-test", [H1, H2, H3, "db_4"])
+    hostvars["db_4"].update(pg_seq=4, node_address="10.210.0.14")
+    assert errors_of(hostvars, groups) == []
+
+
+def test_hosts_the_roles_do_not_configure_are_not_judged_by_name():
+    hostvars, groups = valid_inventory()
+    hostvars["backup_box"] = {}
+    groups["all"].append("backup_box")
+    groups["ungrouped"].append("backup_box")
+    assert errors_of(hostvars, groups) == []
 
 
 # ---------------------------------------------------------------- etcd
@@ -989,6 +1368,16 @@ def test_password_referring_to_undefined_variable_is_missing():
     assert "pg_admin_password is not set, empty, or refers to an undefined variable" in error
 
 
+@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+def test_optional_password_referring_to_undefined_variable(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, _UndefinedMarker())
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: {name} is set but empty, or refers to an undefined "
+        "variable (is the vault file loaded?); give it a password kept in Ansible Vault "
+        f"(ansible-vault encrypt_string), or remove {name}")
+
+
 # ---------------------------------------------------------------- identity only (inventory plugins)
 
 def test_identity_errors_leave_settings_secrets_and_etcd_size_to_the_preflight():
@@ -998,7 +1387,7 @@ def test_identity_errors_leave_settings_secrets_and_etcd_size_to_the_preflight()
             del vars_[name]
         vars_["pg_rto"] = "turbo"
     groups["etcd"] = groups["etcd"][:2]
-    assert len(errors_of(hostvars, groups)) == 7  # pg_rto, five passwords, two etcd members
+    assert len(errors_of(hostvars, groups)) == 8  # pg_rto, six passwords, two etcd members
     assert inventory_check.identity_errors(hostvars, groups) == []
 
 

@@ -69,6 +69,19 @@ CASES = {
                                     "is false and no pg_proxy host routes to the cluster"]),
     "tier-only-single-proxy": (1, ["pg_haproxy_local is false and only 10.99.0.9 routes to the cluster",
                                    "pg_proxy_allow_single: true"]),
+    "client-network-trust-injection": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: "
+                                           "pg_client_networks item '0.0.0.0/0 trust #' is not a network",
+                                           "write each as address/prefix length, e.g. 10.0.0.0/24"]),
+    "client-network-bad-octet": (1, ["pg_client_networks item '10.0.0.300/24' is not a network"]),
+    "client-network-host-bits": (1, ["pg_client_networks item '10.99.0.1/24' has host bits set; write the "
+                                     "network address 10.99.0.0/24"]),
+    # The newline is shown escaped (\n): the message stays on one line.
+    "cluster-name-trailing-newline": (1, ["hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_cluster 'pg-bad\\n' is "
+                                          "not a valid cluster name", "lower-case letters, digits and '-'"]),
+    "undefined-optional-password": (1, ["pg_monitor_password is set but empty, or refers to an undefined "
+                                        "variable", "or remove pg_monitor_password"]),
+    "pg-users-bad-name": (1, ["pg_users name 'app'; DROP ROLE app --' is not a valid PostgreSQL role name",
+                              "quoted names are not supported"]),
 }
 
 
@@ -86,10 +99,10 @@ def flat(text):
 
 
 def password_values(node):
-    """All *_password values anywhere in a parsed inventory."""
+    """All *_password values anywhere in a parsed inventory, and the passwords of pg_users."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if str(key).endswith("_password") and value:
+            if (str(key).endswith("_password") or key == "password") and value:
                 yield str(value)
             else:
                 yield from password_values(value)
