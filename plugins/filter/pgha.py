@@ -15,6 +15,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     haproxy,
     inventory_check,
     presets,
+    tls,
     vip,
 )
 
@@ -129,4 +130,7 @@ class FilterModule(object):
             "haproxy_cluster_ports": haproxy_cluster_ports,
             "haproxy_plan": haproxy_plan,
             "haproxy_port_clashes": haproxy_port_clashes,
+            "tls_subject_alt_names": tls.subject_alt_names,
+            "etcd_user": cluster.etcd_user,
+            "etcd_password": cluster.etcd_password,
         }
