@@ -7,6 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import hmac
+
 
 def node_addresses(hosts, hostvars):
     """Address of each host: its `node_address`, else the inventory name (Pigsty style)."""
@@ -96,28 +99,44 @@ def etcd_initial_cluster(members, name, peer_url):
     return ",".join(pairs + [f"{name}={peer_url}"])
 
 
-def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None):
+def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None,
+              rewind_user=None, tls="require"):
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
-    The replication user must also reach its own server locally: a demoted
-    primary asks itself for its timeline before pg_rewind. HAProxy passes a
-    client's connection on from its own address, so the proxies that route to
-    the cluster may log in (never as the replication user).
+    The superuser logs in on the local socket only (peer); the rewind user only
+    from members, over TLS (pg_rewind reads files through it). Replication
+    connections always use TLS. Other roles log in from members (node-local
+    HAProxy), proxies (HAProxy passes a client's connection on from its own
+    address), loopback and the client networks: over TLS only when `tls` is
+    `require`, in plaintext too when it is `prefer`. The replication user must
+    also reach its own server locally: a demoted primary asks itself for its
+    timeline before pg_rewind.
     """
+    if tls not in ("require", "prefer"):
+        raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
+    clients = "hostssl" if tls == "require" else "host"
     rules = [
         f"local all {superuser} peer",
-        "local all all scram-sha-256",
         f"local replication {replication_user} scram-sha-256",
-        f"host replication {replication_user} 127.0.0.1/32 scram-sha-256",
-        "host all all 127.0.0.1/32 scram-sha-256",
+        "local all all scram-sha-256",
+        # Never over the network: a rule further down must not admit them.
+        f"host all {superuser} all reject",
+        f"host all {replication_user} all reject",
+        f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256",
     ]
     for address in member_addresses:
-        rules.append(f"host replication {replication_user} {address}/32 scram-sha-256")
-        rules.append(f"host all all {address}/32 scram-sha-256")
+        rules.append(f"hostssl replication {replication_user} {address}/32 scram-sha-256")
+        if rewind_user:
+            rules.append(f"hostssl all {rewind_user} {address}/32 scram-sha-256")
+    if rewind_user:
+        rules.append(f"host all {rewind_user} all reject")
+    rules.append(f"{clients} all all 127.0.0.1/32 scram-sha-256")
+    for address in member_addresses:
+        rules.append(f"{clients} all all {address}/32 scram-sha-256")
     for address in proxy_addresses or []:
-        rules.append(f"host all all {address}/32 scram-sha-256")
+        rules.append(f"{clients} all all {address}/32 scram-sha-256")
     for network in client_networks or []:
-        rules.append(f"host all all {network} scram-sha-256")
+        rules.append(f"{clients} all all {network} scram-sha-256")
     seen = set()
     return [r for r in rules if not (r in seen or seen.add(r))]
 
@@ -155,3 +174,20 @@ def member_line(member):
     return "{:<14} {:<16} {:<13} {:<10} TL {:<3} lag {}".format(
         member.get("name", "?"), str(member.get("host", "?")), member.get("role", "?"),
         member.get("state", "?"), member.get("timeline", "?"), "-" if lag is None else lag)
+
+
+def etcd_user(cluster_name):
+    """Name of the etcd user (and role) whose permissions cover one cluster's keys only."""
+    return f"pgha-{cluster_name}"
+
+
+def etcd_password(root_password, cluster_name):
+    """That user's password, derived from etcd's root password (HMAC-SHA256).
+
+    One secret in the inventory gives every cluster its own: a cluster's
+    password, read from its nodes, reveals neither root's nor another's.
+    """
+    if not root_password:
+        raise ValueError("etcd_root_password is not set")
+    label = f"pgha.cloud etcd user {cluster_name}".encode()
+    return hmac.new(str(root_password).encode(), label, hashlib.sha256).hexdigest()

@@ -1,5 +1,7 @@
 """Inventory facts -> cluster configuration (plugins/module_utils/cluster.py)."""
 
+import pytest
+
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster
 
 
@@ -76,23 +78,84 @@ def test_haproxy_routes_lists_the_servers_up_per_service():
     assert cluster.haproxy_routes("", "pg-test") == {}
 
 
+def _admits(rules, kind, database, user, address_rule):
+    """The first rule for (kind, database, user) from `address_rule`'s source, as pg_hba reads top-down."""
+    for rule in rules:
+        parts = rule.split()
+        if parts[0] == "local" or parts[3] not in (address_rule, "all"):
+            continue
+        if kind == "ssl" and parts[0] not in ("host", "hostssl"):
+            continue
+        if kind == "plain" and parts[0] not in ("host", "hostnossl"):
+            continue
+        if parts[1] in (database, "all") and (database != "replication" or parts[1] == "replication") \
+                and parts[2] in (user, "all"):
+            return parts[4] != "reject"
+    return False
+
+
 def test_hba_rules_cover_members_clients_and_local_replication():
-    rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator")
+    rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator",
+                              rewind_user="rewind")
     assert rules[0] == "local all postgres peer"
     # a demoted primary must reach itself as the replication user before pg_rewind
     assert "local replication replicator scram-sha-256" in rules
-    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in rules
+    assert "hostssl replication replicator 127.0.0.1/32 scram-sha-256" in rules
     for address in ("10.0.0.1", "10.0.0.2"):
-        assert f"host replication replicator {address}/32 scram-sha-256" in rules
-        assert f"host all all {address}/32 scram-sha-256" in rules
-    assert rules[-1] == "host all all 192.168.0.0/16 scram-sha-256"
+        assert f"hostssl replication replicator {address}/32 scram-sha-256" in rules
+        assert f"hostssl all rewind {address}/32 scram-sha-256" in rules
+        assert f"hostssl all all {address}/32 scram-sha-256" in rules
+    assert rules[-1] == "hostssl all all 192.168.0.0/16 scram-sha-256"
     assert not any(" md5" in r or " trust" in r or " password" in r for r in rules)
+
+
+def test_hba_rules_keep_the_superuser_local_and_everything_on_tls():
+    rules = cluster.hba_rules(["10.0.0.1"], ["192.168.0.0/16"], "postgres", "replicator", ["10.0.0.9"],
+                              rewind_user="rewind")
+    for source in ("10.0.0.1/32", "10.0.0.9/32", "192.168.0.0/16", "127.0.0.1/32"):
+        assert not _admits(rules, "ssl", "postgres", "postgres", source), source
+        assert not _admits(rules, "plain", "app", "app", source), source
+    # pg_rewind reads files as its user: members only; replication: members only, over TLS
+    assert _admits(rules, "ssl", "postgres", "rewind", "10.0.0.1/32")
+    assert not _admits(rules, "ssl", "postgres", "rewind", "10.0.0.9/32")
+    assert not _admits(rules, "ssl", "postgres", "rewind", "192.168.0.0/16")
+    assert _admits(rules, "ssl", "replication", "replicator", "10.0.0.1/32")
+    assert not _admits(rules, "ssl", "replication", "replicator", "10.0.0.9/32")
+    assert not _admits(rules, "ssl", "app", "replicator", "10.0.0.1/32")
+    # an application login over TLS from every source that routes clients
+    for source in ("10.0.0.1/32", "10.0.0.9/32", "192.168.0.0/16"):
+        assert _admits(rules, "ssl", "app", "app", source), source
+
+
+def test_hba_rules_prefer_admits_plaintext_clients_but_not_plaintext_replication():
+    rules = cluster.hba_rules(["10.0.0.1"], ["192.168.0.0/16"], "postgres", "replicator", tls="prefer",
+                              rewind_user="rewind")
+    assert _admits(rules, "plain", "app", "app", "192.168.0.0/16")
+    assert not _admits(rules, "plain", "replication", "replicator", "10.0.0.1/32")
+    assert not _admits(rules, "plain", "postgres", "rewind", "10.0.0.1/32")
+    assert not _admits(rules, "plain", "postgres", "postgres", "10.0.0.1/32")
+
+
+def test_hba_rules_refuse_an_unknown_tls_mode():
+    with pytest.raises(ValueError, match="pg_tls 'off' is not one of require, prefer"):
+        cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator", tls="off")
 
 
 def test_hba_rules_drop_duplicates_keeping_first_position():
     rules = cluster.hba_rules(["127.0.0.1"], ["127.0.0.1/32"], "postgres", "replicator")
     assert len(rules) == len(set(rules))
-    assert rules.count("host all all 127.0.0.1/32 scram-sha-256") == 1
+    assert rules.count("hostssl all all 127.0.0.1/32 scram-sha-256") == 1
+
+
+def test_etcd_password_is_derived_per_cluster_and_hides_root():
+    first = cluster.etcd_password("root-secret", "pg-a")
+    assert first == cluster.etcd_password("root-secret", "pg-a")
+    assert first != cluster.etcd_password("root-secret", "pg-b")
+    assert first != cluster.etcd_password("other-root", "pg-a")
+    assert "root-secret" not in first and len(first) == 64
+    assert cluster.etcd_user("pg-a") == "pgha-pg-a"
+    with pytest.raises(ValueError, match="etcd_root_password is not set"):
+        cluster.etcd_password("", "pg-a")
 
 
 def test_config_patch_empty_when_current_matches_in_postgres_terms():
@@ -128,9 +191,9 @@ def test_member_line_shows_role_state_timeline_and_lag():
 
 def test_hba_rules_let_proxies_log_in_but_not_replicate():
     rules = cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator", ["10.0.0.9", "10.0.0.1"])
-    assert "host all all 10.0.0.9/32 scram-sha-256" in rules
-    assert "host replication replicator 10.0.0.9/32 scram-sha-256" not in rules
+    assert "hostssl all all 10.0.0.9/32 scram-sha-256" in rules
+    assert "hostssl replication replicator 10.0.0.9/32 scram-sha-256" not in rules
     # A proxy that is also a member adds no second copy of the member's rule.
-    assert rules.count("host all all 10.0.0.1/32 scram-sha-256") == 1
+    assert rules.count("hostssl all all 10.0.0.1/32 scram-sha-256") == 1
     assert cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator") == [
         r for r in rules if "10.0.0.9" not in r]

@@ -17,11 +17,18 @@ caught-up other voting member that answers and whose node does not run a
 Patroni primary of its own (so two clusters sharing the etcd nodes do not hand
 the leadership back and forth). Only the etcd v3 JSON gateway and the Patroni
 REST API are used: the standard library is enough, no etcdctl needed.
+
+etcd speaks TLS and wants a client certificate (--cacert, --cert, --key) and,
+with authentication on, a user: moving the leadership is root's right, so the
+service logs in as root with the credentials systemd hands it (LoadCredential,
+a file holding `root:<password>`); they never appear on a command line.
 """
 
 import argparse
 import json
 import logging
+import os
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -29,15 +36,33 @@ import urllib.request
 
 LOG = logging.getLogger("pgha-etcd-leader-elsewhere")
 
+# Set by configure(): the TLS context for https URLs and etcd's credentials.
+TLS = None
+AUTH = {"name": None, "password": None, "token": None}
 
-def request(url, body=None, timeout=2.0):
-    """Return (status, parsed JSON or None); status 0 when nothing answered."""
+
+def configure(cacert=None, cert=None, key=None, credentials=None):
+    """TLS (a CA and a client certificate) for https URLs; `credentials` is `user:password`."""
+    global TLS
+    if cacert:
+        TLS = ssl.create_default_context(cafile=cacert)
+        if cert:
+            TLS.load_cert_chain(cert, key)
+    if credentials:
+        name, _, password = credentials.strip().partition(":")
+        AUTH.update(name=name, password=password, token=None)
+
+
+def _send(url, body, timeout, token=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", token)
+    context = TLS if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
@@ -47,6 +72,30 @@ def request(url, body=None, timeout=2.0):
         return status, json.loads(raw or b"null")
     except ValueError:
         return status, None
+
+
+def _token(base, timeout):
+    """A fresh etcd auth token from /v3/auth/authenticate, None when that fails."""
+    status, body = _send(base + "/v3/auth/authenticate",
+                         {"name": AUTH["name"], "password": AUTH["password"]}, timeout)
+    AUTH["token"] = body.get("token") if status == 200 and isinstance(body, dict) else None
+    return AUTH["token"]
+
+
+def request(url, body=None, timeout=2.0):
+    """Return (status, parsed JSON or None); status 0 when nothing answered.
+
+    etcd gateway calls (/v3/...) carry the auth token when a user is set; an
+    expired token (etcd's simple tokens live minutes) is renewed once.
+    """
+    if not AUTH["name"] or "/v3/" not in url:
+        return _send(url, body, timeout)
+    base = url.split("/v3/", 1)[0]
+    token = AUTH["token"] or _token(base, timeout)
+    status, answer = _send(url, body, timeout, token)
+    if status in (400, 401) and isinstance(answer, dict) and "token" in str(answer.get("error", "")):
+        status, answer = _send(url, body, timeout, _token(base, timeout))
+    return status, answer
 
 
 def is_primary(patroni_url, timeout):
@@ -146,7 +195,12 @@ def parse_args(argv=None):
     parser.add_argument("--patroni", required=True, help="this node's Patroni REST API, http://host:port")
     parser.add_argument("--patroni-port", type=int, default=8008,
                         help="Patroni REST port on the other etcd members' hosts")
-    parser.add_argument("--etcd", default="http://127.0.0.1:2379", help="this node's etcd client URL")
+    parser.add_argument("--etcd", default="https://127.0.0.1:2379", help="this node's etcd client URL")
+    parser.add_argument("--cacert", help="CA that signed etcd's certificates")
+    parser.add_argument("--cert", help="client certificate for etcd")
+    parser.add_argument("--key", help="its key")
+    parser.add_argument("--credentials", default="etcd-root",
+                        help="file holding user:password for etcd, or its name in $CREDENTIALS_DIRECTORY")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between rounds")
     # Short: a member that rejoins after a partition can force an election
     # seconds after a transfer (etcd 3.4 runs without pre-vote), and the
@@ -159,9 +213,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def read_credentials(name):
+    """`user:password` from the file `name` (or $CREDENTIALS_DIRECTORY/name); None if there is none."""
+    path = name
+    if not os.path.isabs(name) and os.environ.get("CREDENTIALS_DIRECTORY"):
+        path = os.path.join(os.environ["CREDENTIALS_DIRECTORY"], name)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure(args.cacert, args.cert, args.key, read_credentials(args.credentials))
     while True:
         try:
             outcome = step(args)
