@@ -95,14 +95,18 @@ def main():
         user = "dbadmin"
         password = urllib.parse.quote(str(members[0][1].get("pg_admin_password", "")), safe="")
         address = hostvars[router].get("node_address", router)
-        print(f"\n  read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres")
-        print(f"  read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres")
+        # TLS with the server's name checked against the deployment's CA (pki role).
+        ca = os.path.abspath(os.path.join(args.inventory, "pki", "ca.crt"))
+        tls = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
+        print(f"\n  read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{tls}")
+        print(f"  read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{tls}")
         hv = members[0][1]
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
             vip = str(hv["pg_vip_address"]).split("/")[0]
             port = hv.get("patroni_pg_port", 5432)
-            print(f"  vip:        postgres://{user}:{password}@{vip}:{port}/postgres  (the leader, direct)")
+            print(f"  vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{tls}"
+                  "  (the leader, direct)")
     return 1 if failed else 0
 
 

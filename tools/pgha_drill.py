@@ -910,13 +910,14 @@ def read_dsns(dsns, port):
     return out
 
 
-def load_secrets(source, environ=None, stdin=None):
+def load_secrets(source, environ=None, stdin=None, allowed=None):
     """Put the secrets of a JSON object (--secrets-from: a file, or - for stdin) into the environment.
 
-    Only the names in SECRET_VARIABLES are taken; the values never appear in
-    a message.
+    Only the names in `allowed` (SECRET_VARIABLES) are taken; the values
+    never appear in a message.
     """
     environ = os.environ if environ is None else environ
+    allowed = SECRET_VARIABLES if allowed is None else allowed
     try:
         text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text()
     except OSError as exc:
@@ -925,10 +926,10 @@ def load_secrets(source, environ=None, stdin=None):
         values = json.loads(text)
     except ValueError:
         values = None
-    if (not isinstance(values, dict) or not set(values) <= set(SECRET_VARIABLES)
+    if (not isinstance(values, dict) or not values or not set(values) <= set(allowed)
             or not all(isinstance(v, str) for v in values.values())):
         raise SystemExit(f"--secrets-from {source}: expected a JSON object of strings with some of "
-                         f"{', '.join(SECRET_VARIABLES)}")
+                         f"{', '.join(allowed)}")
     environ.update(values)
 
 

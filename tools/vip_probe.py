@@ -47,19 +47,12 @@ QUERY = ("SELECT pg_is_in_recovery(), current_setting('cluster_name', true), "
 
 def load_secrets(source, environ=None, stdin=None):
     """Put PGPASSWORD from a JSON object (--secrets-from: a file, or - for stdin) into the environment."""
-    environ = os.environ if environ is None else environ
-    try:
-        text = (stdin or sys.stdin).read() if source == "-" else Path(source).read_text()
-    except OSError as exc:
-        raise SystemExit(f"cannot read --secrets-from {source}: {exc.strerror}") from None
-    try:
-        values = json.loads(text)
-    except ValueError:
-        values = None
-    if not isinstance(values, dict) or set(values) != {"PGPASSWORD"} \
-            or not isinstance(values["PGPASSWORD"], str):
-        raise SystemExit(f'--secrets-from {source}: expected a JSON object {{"PGPASSWORD": "..."}}')
-    environ.update(values)
+    # The drill tool's reader, beside this file; imported here so that a probe
+    # without --secrets-from does not load it.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pgha_drill import load_secrets as drill_load_secrets
+
+    drill_load_secrets(source, environ, stdin, allowed=("PGPASSWORD",))
 
 
 def timeline_of(walfile):

@@ -20,8 +20,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+import re
+
 from ansible_collections.pgha.cloud.plugins.module_utils import presets
 
+# A DNS host name: dot-separated labels of letters, digits and inner hyphens.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 PROXY_GROUP = "pg_proxy"
 BUILTIN_GROUPS = ("all", "ungrouped")
 ETCD_GROUP = "etcd"
@@ -225,12 +231,48 @@ def free_port_block(used, start=5443, step=10):
     return {service: base + offset for service, offset in zip(SERVICE_NAMES, offsets)}
 
 
+def client_sources(hostvars, groups, cluster, members):
+    """Networks a cluster's HAProxy frontends accept connections from.
+
+    The cluster's `pg_client_networks`, its members' addresses (applications on
+    the nodes) and loopback, each parsed: a value that is not an address or a
+    network with no host bits set is refused, never written into haproxy.cfg.
+    """
+    first = (groups.get(cluster) or [None])[0]
+    networks = host_var(hostvars, first, "pg_client_networks") or []
+    if isinstance(networks, str):
+        networks = [networks]
+    out = ["127.0.0.1/32"]
+    for value in networks:
+        try:
+            network = str(ipaddress.ip_network(str(value), strict=True))
+        except ValueError:
+            raise ValueError(f"cluster {cluster}: pg_client_networks entry {str(value)!r} is not a network "
+                             "like 10.0.1.0/24 (no host bits set)") from None
+        if network not in out:
+            out.append(network)
+    for host in members:
+        value = str(host_var(hostvars, host, "node_address") or host)
+        try:
+            address = str(ipaddress.ip_network(value, strict=True))
+        except ValueError:
+            # A host name: HAProxy resolves it when it loads its configuration.
+            if not HOST_NAME_RE.fullmatch(value):
+                raise ValueError(f"cluster {cluster}: host {host}: {value!r} is not an address "
+                                 "or a host name") from None
+            address = value
+        if address not in out:
+            out.append(address)
+    return out
+
+
 def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
     """Everything haproxy.cfg.j2 writes for the clusters one HAProxy routes to.
 
     Per cluster: its ports, the check timings of its own pg_rto preset (a proxy
-    host has no pg_rto of its own), its services with their Patroni checks, and
-    its servers (`<pg_cluster>-<pg_seq>` at the member's address), leaving out
+    host has no pg_rto of its own), the networks its frontends accept clients
+    from, its services with their Patroni checks, and its servers
+    (`<pg_cluster>-<pg_seq>` at the member's address), leaving out
     `leaving_hosts`.
     """
     plan = []
@@ -252,5 +294,6 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
             name = f"{host_var(hostvars, host, 'pg_cluster')}-{host_var(hostvars, host, 'pg_seq')}"
             servers.append({"name": name, "address": str(address)})
         plan.append({"name": cluster, "check": presets.rto_plan(rto)["haproxy"],
+                     "sources": client_sources(hostvars, groups, cluster, members),
                      "services": services, "servers": servers})
     return plan

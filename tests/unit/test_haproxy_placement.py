@@ -305,8 +305,11 @@ def render(plan, **overrides):
     """haproxy.cfg.j2 rendered the way Ansible's template module does (trim_blocks)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROOT / "roles/haproxy/templates")),
                              trim_blocks=True, undefined=jinja2.StrictUndefined)
+    # Ansible's password_hash, reduced to what the test needs: a value that is not the password.
+    env.filters["password_hash"] = lambda password, scheme, salt: f"$6${salt}$" + "x" * 86
     values = dict(yaml.safe_load((ROOT / "roles/haproxy/defaults/main.yml").read_text()))
-    values.update(ansible_managed="managed", haproxy_address="10.0.0.9", __haproxy_plan=plan, **overrides)
+    values.update(ansible_managed="managed", haproxy_address="10.0.0.9", __haproxy_plan=plan,
+                  __haproxy_stats_salt="0123456789abcdef", **overrides)
     return env.get_template("haproxy.cfg.j2").render(values)
 
 
@@ -367,4 +370,27 @@ def test_health_endpoint_answers_per_cluster_service():
 
 def test_no_cluster_means_no_services_and_no_health_endpoint():
     cfg = sections(render([]))
-    assert list(cfg) == ["global", "defaults", "listen stats"]
+    assert list(cfg) == ["global", "defaults"]
+
+
+def test_stats_page_only_with_a_password_and_only_its_hash_in_the_file():
+    text = render([], haproxy_admin_password="stats-secret-1")
+    cfg = sections(text)
+    assert list(cfg) == ["global", "defaults", "userlist pgha_stats_users", "listen stats"]
+    assert "stats-secret-1" not in text
+    assert cfg["userlist pgha_stats_users"] == ["user admin password $6$0123456789abcdef$" + "x" * 86]
+    assert "bind 10.0.0.9:9101" in cfg["listen stats"]
+    auth = "http-request auth realm haproxy-stats unless { http_auth(pgha_stats_users) }"
+    assert auth in cfg["listen stats"]
+
+
+def test_service_frontends_admit_only_the_cluster_sources():
+    hostvars, groups = two_clusters(P1)
+    set_cluster(hostvars, groups, "pg-test", "pg_client_networks", ["10.9.0.0/16"])
+    plan = haproxy.haproxy_plan(["pg-test"], hostvars, groups, haproxy.DEFAULT_PORTS)
+    cfg = sections(render(plan))
+    sources = " ".join(plan[0]["sources"])
+    assert sources.startswith("127.0.0.1/32 10.9.0.0/16 ")
+    for service in ("primary", "replica", "default"):
+        rule = f"tcp-request connection reject unless {{ src {sources} }}"
+        assert rule in cfg[f"frontend pg-test-{service}"]
