@@ -42,7 +42,9 @@ molecule: venv docker
 	rm -rf $(STALE_COPY)
 	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
 
-test: lint unit molecule
+# Each part's duration is printed at the end (scripts/run-parts.sh).
+test: venv
+	./scripts/run-parts.sh lint unit molecule
 
 # Not part of `make test`: failover drills on the sandbox for the default,
 # fast and Patroni-stock configurations, a cold deploy, a re-run and pgbench
