@@ -86,6 +86,12 @@ def pgbench_tps(output):
     return float(m.group(1)) if m else None
 
 
+def pgbench_connect_ms(output):
+    """Connection set-up from pgbench -C's report ('average connection time = N ms')."""
+    m = re.search(r"^average connection time = ([0-9.]+) ms", output, re.M)
+    return float(m.group(1)) if m else None
+
+
 def routed_s(result):
     """When the last entry point routed to the new primary (max of routed_after_s); None if one never did."""
     routed = result.get("routed_after_s") or []
@@ -192,6 +198,11 @@ def report(results, meta=None, exclude=()):
                                                         if key == "rerun_s" else ""))
     for mode, fig in (meta.get("pgbench") or {}).items():
         rounds = f" ({fig['rounds']} paired rounds, median)" if "rounds" in fig else ""
+        if "tls_ms" in fig:
+            plain = f"{fig['plaintext_ms']} ms" if fig["plaintext_ms"] is not None else "refused"
+            extra.append(f"- {mode} through HAProxy (pgbench -C): TLS {fig['tls_ms']} ms, plaintext {plain}"
+                         f"{rounds}")
+            continue
         extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
                      f"ratio {fig['ratio']}{rounds}")
     for key in ("load_at_start", "load_at_end"):
@@ -318,8 +329,35 @@ def bench_tps(leader, password, seconds, rounds=3):
             direct.append(tps[5432])
             proxied.append(tps[5433])
         out[mode] = compare_tps(direct, proxied)
+    out["connection set-up"] = bench_connect(leader, password, seconds, rounds)
     subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True)
     return out
+
+
+def compare_connect(tls, plain):
+    """Paired rounds of connection set-up (ms) -> medians; plaintext None where the server refused it."""
+    tls_ok = [t for t in tls if t]
+    plain_ok = [p for p in plain if p]
+    return {"tls_ms": round(statistics.median(tls_ok), 2) if tls_ok else None,
+            "plaintext_ms": round(statistics.median(plain_ok), 2) if plain_ok else None,
+            "rounds": len(tls), "runs": {"tls": tls, "plaintext": plain}}
+
+
+def bench_connect(leader, password, seconds, rounds=3):
+    """A new connection per transaction (pgbench -C -S) through the leader's HAProxy, TLS and plaintext.
+
+    Plaintext is only admitted with pg_tls: prefer (the bench sets it for this
+    step); the order flips every round.
+    """
+    runs = {"require": [], "disable": []}
+    for i in range(rounds):
+        for sslmode in (("require", "disable") if i % 2 == 0 else ("disable", "require")):
+            env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
+            argv = ["pgbench", "-h", leader, "-p", "5433", "-U", "dbadmin", "-C", "-S", "-c", "2", "-j", "2",
+                    "-T", str(seconds), "-n", "pgha_bench"]
+            res = subprocess.run(argv, capture_output=True, text=True, env=env)
+            runs[sslmode].append(pgbench_connect_ms(res.stdout))
+    return compare_connect(runs["require"], runs["disable"])
 
 
 def drill_env(secrets, environ=None):
@@ -420,6 +458,9 @@ def main(argv=None):
     wait_healthy(hosts)
 
     if not args.skip_pgbench and shutil.which("pgbench"):
+        # Plaintext clients only for this step, to time connection set-up with
+        # and without TLS in the same run; the drills' pgsql.yml runs put it back.
+        playbook("pgsql.yml", "-e", "pg_tls=prefer", hide=hide)
         leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
         say(f"pgbench through HAProxy and direct on {leader['host']}")
         meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds,

@@ -211,3 +211,18 @@ def test_scrub_masks_every_password_of_the_sandbox():
     assert bench.scrub("a adm-s3cret b rest-s3cret", bench.passwords(SECRETS)) == "a ******** b ********"
     assert bench.drill_env(dict(SECRETS, patroni_rest_username="api"), environ={})["PGHA_PATRONI_AUTH"] == \
         "api:rest-s3cret"
+
+
+def test_connection_setup_from_pgbench_and_its_report():
+    out = ("number of failed transactions: 0 (0.000%)\naverage connection time = 3.512 ms\n"
+           "tps = 250.1 (including reconnection times)\n")
+    assert bench.pgbench_connect_ms(out) == pytest.approx(3.512)
+    assert bench.pgbench_connect_ms("pgbench: error: no encryption") is None
+    fig = bench.compare_connect([3.5, 3.1, 3.3], [None, None, None])
+    assert fig["tls_ms"] == 3.3 and fig["plaintext_ms"] is None
+    both = bench.compare_connect([4.0, 3.0, 5.0], [1.0, 2.0, 1.5])
+    text = bench.report([], {"pgbench": {"connection set-up": both}})
+    assert ("- connection set-up through HAProxy (pgbench -C): TLS 4.0 ms, plaintext 1.5 ms "
+            "(3 paired rounds") in text
+    text = bench.report([], {"pgbench": {"connection set-up": fig}})
+    assert "plaintext refused" in text
