@@ -149,9 +149,10 @@ def test_preflight_groups_the_haproxy_hosts_of_the_tier_inventory(tmp_path):
         {"name": "Preflight", "ansible.builtin.import_playbook": str(PREFLIGHT)},
         {"name": "Show the groups", "hosts": "localhost", "gather_facts": False,
          "tasks": [{"name": "Groups", "ansible.builtin.debug": {
-             "msg": "HAPROXY={{ groups['pgha_haproxy'] | default([]) | join(',') }};"
-                    "PGTEST={{ groups['pgha_haproxy_pg-test'] | default([]) | join(',') }};"
-                    "POSTGRES={{ groups['pgha_postgres'] | default([]) | join(',') }}"}}]},
+             # Sorted: group_by adds hosts in the order their tasks finish.
+             "msg": "HAPROXY={{ groups['pgha_haproxy'] | default([]) | sort | join(',') }};"
+                    "PGTEST={{ groups['pgha_haproxy_pg-test'] | default([]) | sort | join(',') }};"
+                    "POSTGRES={{ groups['pgha_postgres'] | default([]) | sort | join(',') }}"}}]},
     ], sort_keys=False))
     result = run("ansible-playbook", "-i", str(TIER), str(tmp_path / "site.yml"),
                  "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}")
