@@ -10,6 +10,10 @@ __metaclass__ = type
 import hashlib
 import hmac
 
+# pg_tls: what clients may do without TLS. `require` refuses plaintext (hostssl
+# rules only), `prefer` admits it too (host rules).
+TLS_MODES = ("require", "prefer")
+
 
 def node_addresses(hosts, hostvars):
     """Address of each host: its `node_address`, else the inventory name (Pigsty style)."""
@@ -112,7 +116,7 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     also reach its own server locally: a demoted primary asks itself for its
     timeline before pg_rewind.
     """
-    if tls not in ("require", "prefer"):
+    if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
     clients = "hostssl" if tls == "require" else "host"
     rules = [

@@ -27,6 +27,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy, presets, vip
 
 # Every pattern here is used with fullmatch: `$` would also match before a
@@ -51,8 +52,8 @@ HTTP_USERNAME_VARS = ("patroni_rest_username", "haproxy_admin_username")
 HTTP_USERNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 # pg_version: a PostgreSQL major version (10 and later are whole numbers).
 PG_VERSION_RE = re.compile(r"[1-9][0-9]")
-# pg_tls: what clients may do without TLS; require is the default.
-PG_TLS_MODES = ("require", "prefer")
+# pg_tls: the modes hba_rules knows; require is the default.
+PG_TLS_MODES = cluster_utils.TLS_MODES
 # A network of pg_client_networks as pg_hba takes it: address/prefix length.
 CIDR_RE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
 # A DNS host name (RFC 1123), as HAProxy's client rule takes it too.

@@ -19,10 +19,6 @@ import ipaddress
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy
 
-# What clients may do without TLS: `require` refuses plaintext (hostssl rules
-# only), `prefer` admits it too (host rules).
-TLS_MODES = ("require", "prefer")
-
 
 def _ip(text):
     try:
