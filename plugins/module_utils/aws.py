@@ -412,14 +412,17 @@ def sync_records(aws, zone_id, name, desired, keep_when_empty=False, check_mode=
 
 
 def health_check_id(aws, ip, port, path, check_mode=False):
-    """Id of the HTTP Route53 health check on ip:port/path, created if missing (None in check mode)."""
+    """Id of the HTTPS Route53 health check on ip:port/path, created if missing (None in check mode).
+
+    HTTPS: Patroni's REST API serves only that (Route53 does not check the certificate).
+    """
     marker = None
     while True:
         page = aws.call("route53", "list_health_checks", **({"Marker": marker} if marker else {}))
         for check in page.get("HealthChecks", []):
             c = check.get("HealthCheckConfig", {})
             if (c.get("Type"), c.get("IPAddress"), c.get("Port"), c.get("ResourcePath")) == (
-                "HTTP",
+                "HTTPS",
                 ip,
                 port,
                 path,
@@ -431,7 +434,7 @@ def health_check_id(aws, ip, port, path, check_mode=False):
     if check_mode:
         return None
     config = dict(
-        Type="HTTP", IPAddress=ip, Port=int(port), ResourcePath=path, RequestInterval=10, FailureThreshold=2
+        Type="HTTPS", IPAddress=ip, Port=int(port), ResourcePath=path, RequestInterval=10, FailureThreshold=2
     )
     answer = aws.call(
         "route53",
@@ -457,7 +460,7 @@ def sync_role_records(
     """Point names['primary'] at the running leader and names['replica'] at the replica members.
 
     With no running leader the primary name is left as it is (a deleted name
-    is cached as NXDOMAIN). `health_check_port` adds Route53 HTTP health checks
+    is cached as NXDOMAIN). `health_check_port` adds Route53 HTTPS health checks
     on Patroni's REST port (public endpoints only: the checkers run outside the VPC).
     """
     primary = entrypoints.desired_members(cluster, "primary", max_lag, addresses)

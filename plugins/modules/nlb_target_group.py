@@ -13,7 +13,7 @@ short_description: Ensure the NLB target group of one PostgreSQL service (primar
 version_added: 0.1.0
 description:
   - Creates or updates a TCP target group with IP targets for the primary or the replica service of a
-    Patroni cluster, with an HTTP health check on the Patroni REST port (C(/primary), or
+    Patroni cluster, with an HTTPS health check on the Patroni REST port (C(/primary), or
     C(/replica?lag=<bytes>)) at the fastest timings AWS allows for a Network Load Balancer.
   - Sets the attributes a database entry point needs and C(community.aws.elb_target_group) does not
     cover in full; deregistration delay 0 with termination of the connections of a deregistered
@@ -54,9 +54,18 @@ options:
     description: Port of the health check; the Patroni REST port.
     type: int
     default: 8008
+  health_check_protocol:
+    description:
+      - Protocol of the health check. V(HTTPS) for Patroni's REST API, which serves HTTPS (the NLB does
+        not check the certificate); V(HTTP) for HAProxy's health endpoint in the hybrid layout.
+      - Changing it on an existing group is done in place.
+    type: str
+    choices: [HTTP, HTTPS]
+    default: HTTPS
+    version_added: 0.4.0
   health_check_path:
     description:
-      - Path of the HTTP health check. Defaults to C(/primary) for the primary service and
+      - Path of the health check. Defaults to C(/primary) for the primary service and
         C(/replica?lag=<replica_max_lag>) for the replica service.
     type: str
   replica_max_lag:
@@ -184,7 +193,7 @@ def desired_settings(p):
         VpcId=p["vpc_id"],
         TargetType="ip",
         HealthCheckEnabled=True,
-        HealthCheckProtocol="HTTP",
+        HealthCheckProtocol=p["health_check_protocol"],
         HealthCheckPort=str(p["health_check_port"]),
         HealthCheckPath=path,
         HealthCheckIntervalSeconds=p["health_check_interval"],
@@ -315,6 +324,7 @@ def main():
             vpc_id=dict(type="str"),
             port=dict(type="int", default=5432),
             health_check_port=dict(type="int", default=8008),
+            health_check_protocol=dict(type="str", choices=["HTTP", "HTTPS"], default="HTTPS"),
             health_check_path=dict(type="str"),
             replica_max_lag=dict(type="int", default=DEFAULT_REPLICA_MAX_LAG),
             health_check_interval=dict(type="int", default=5),

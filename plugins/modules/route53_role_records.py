@@ -63,8 +63,9 @@ options:
     default: true
   health_checks:
     description:
-      - Attach Route53 HTTP health checks on O(health_check_port) to the records. Only for a public
-        zone with public member addresses; refused for a private zone (the checkers cannot reach it).
+      - Attach Route53 HTTPS health checks (Patroni serves HTTPS) on O(health_check_port) to the
+        records. Only for a public zone with public member addresses; refused for a private zone (the
+        checkers cannot reach it).
       - Health checks are created when missing and never deleted by this module.
     type: bool
     default: false
@@ -84,7 +85,8 @@ EXAMPLES = r"""
     cluster: pg-test
     zone: db.internal
     private_zone: true
-    api_urls: [http://10.0.1.11:8008, http://10.0.2.11:8008, http://10.0.3.11:8008]
+    api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008, https://10.0.3.11:8008]
+    ca_path: inventories/prod/pki/ca.crt
     region: eu-west-1
 """
 

@@ -68,7 +68,7 @@ def test_target_group_created_with_patroni_health_check_and_attributes(conn, vpc
     group = boto("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
     assert (group["Protocol"], group["Port"], group["TargetType"]) == ("TCP", 5432, "ip")
     assert (group["HealthCheckProtocol"], group["HealthCheckPort"], group["HealthCheckPath"]) == (
-        "HTTP",
+        "HTTPS",
         "8008",
         "/primary",
     )
@@ -83,6 +83,17 @@ def test_target_group_created_with_patroni_health_check_and_attributes(conn, vpc
     assert attrs["target_health_state.unhealthy.connection_termination.enabled"] == "true"
     assert res["diff"]["before"] == {}
     assert res["diff"]["after"]["settings"]["HealthCheckPath"] == "/primary"
+
+
+def test_health_check_protocol_changes_in_place(conn, vpc, boto):
+    # A group made before the REST API served HTTPS (or for HAProxy's HTTP health endpoint).
+    res = run_module(nlb_target_group, tg_args(conn, vpc, health_check_protocol="HTTP"))
+    arn = res["target_group"]["arn"]
+    res = run_module(nlb_target_group, tg_args(conn, vpc), diff=True)
+    assert res["changed"] is True and res["target_group"]["arn"] == arn
+    assert res["diff"]["before"]["settings"]["HealthCheckProtocol"] == "HTTP"
+    group = boto("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert group["HealthCheckProtocol"] == "HTTPS"
 
 
 def test_target_group_second_run_changes_nothing(conn, vpc):
@@ -444,9 +455,9 @@ def test_health_checks_in_a_public_zone_ask_patroni_not_postgres(conn, boto):
     checks = {c["Id"]: c["HealthCheckConfig"] for c in boto("route53").list_health_checks()["HealthChecks"]}
     seen = {(c["IPAddress"], c["Port"], c["Type"], c["ResourcePath"]) for c in checks.values()}
     assert seen == {
-        ("10.0.1.11", 8008, "HTTP", "/primary"),
-        ("10.0.2.11", 8008, "HTTP", "/replica?lag=1048576"),
-        ("10.0.3.11", 8008, "HTTP", "/replica?lag=1048576"),
+        ("10.0.1.11", 8008, "HTTPS", "/primary"),
+        ("10.0.2.11", 8008, "HTTPS", "/replica?lag=1048576"),
+        ("10.0.3.11", 8008, "HTTPS", "/replica?lag=1048576"),
     }
     assert run_module(route53_role_records, args)["changed"] is False
     assert len(boto("route53").list_health_checks()["HealthChecks"]) == 3
