@@ -9,6 +9,7 @@ says where to ask, never who leads.
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.parse
@@ -50,11 +51,11 @@ def groups_of(inv):
     return {g: hosts(g) for g in names}
 
 
-def ask(members, path):
+def ask(members, path, context):
     for host, hv in members:
-        url = f"http://{hv.get('node_address', host)}:{hv.get('patroni_rest_port', 8008)}{path}"
+        url = f"https://{hv.get('node_address', host)}:{hv.get('patroni_rest_port', 8008)}{path}"
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
+            with urllib.request.urlopen(url, timeout=3, context=context) as resp:
                 return json.load(resp)
         except OSError:
             continue
@@ -72,8 +73,11 @@ def main():
     args = parser.parse_args()
     failed = False
     inv = inventory(args.inventory)
+    # The deployment's CA (pki role): the REST API and PostgreSQL are checked against it.
+    ca = os.path.abspath(os.path.join(args.inventory, "pki", "ca.crt"))
+    context = ssl.create_default_context(cafile=ca)
     for name, members in sorted(clusters(inv).items()):
-        state = ask(members, "/cluster")
+        state = ask(members, "/cluster", context)
         if state is None:
             print(f"{name}: no Patroni member answered")
             failed = True
@@ -95,8 +99,7 @@ def main():
         user = "dbadmin"
         password = urllib.parse.quote(str(members[0][1].get("pg_admin_password", "")), safe="")
         address = hostvars[router].get("node_address", router)
-        # TLS with the server's name checked against the deployment's CA (pki role).
-        ca = os.path.abspath(os.path.join(args.inventory, "pki", "ca.crt"))
+        # TLS with the server's name checked against the deployment's CA.
         tls = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
         print(f"\n  read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{tls}")
         print(f"  read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{tls}")

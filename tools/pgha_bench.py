@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -250,9 +251,11 @@ def playbook(name, *extra, hide=()):
 
 def rest_first(hosts, path):
     """GET a Patroni REST path from the first member that answers; None if none does."""
+    # The REST API serves HTTPS with certificates of the sandbox's CA (pki role).
+    context = ssl.create_default_context(cafile=str(INVENTORY / "pki" / "ca.crt"))
     for h in hosts:
         try:
-            with urllib.request.urlopen(f"http://{h}:8008{path}", timeout=2) as resp:
+            with urllib.request.urlopen(f"https://{h}:8008{path}", timeout=2, context=context) as resp:
                 return json.loads(resp.read())
         except OSError:
             continue
@@ -377,7 +380,8 @@ def drill(scenario, config, rep, hosts, secrets, out):
     label = f"{scenario}-{config}-{rep}"
     env = drill_env(secrets)
     argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
-            "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"), *dsns]
+            "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"),
+            "--patroni-ca", str(INVENTORY / "pki" / "ca.crt"), *dsns]
     if scenario.startswith("etcd"):
         argv += ["--hold", "30"]
     started = time.time()

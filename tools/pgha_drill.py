@@ -65,6 +65,7 @@ import json
 import os
 import re
 import shlex
+import ssl
 import statistics
 import subprocess
 import sys
@@ -280,8 +281,16 @@ def parse_inside_line(line):
 
 # ---------------------------------------------------------------- Patroni REST and probes
 
+# TLS for https Patroni URLs: the deployment's CA (--patroni-ca), else the system's.
+PATRONI_TLS = {"context": None}
+
+
+def use_patroni_ca(cafile):
+    PATRONI_TLS["context"] = ssl.create_default_context(cafile=cafile) if cafile else None
+
+
 def rest_get(url, timeout=1.0):
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    with urllib.request.urlopen(url, timeout=timeout, context=PATRONI_TLS["context"]) as resp:
         return json.loads(resp.read())
 
 
@@ -810,7 +819,7 @@ def switchover(leader, auth):
     if auth:
         req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=60, context=PATRONI_TLS["context"]) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -824,7 +833,7 @@ def default_api_urls(dsns, port):
         host = psycopg.conninfo.conninfo_to_dict(d).get("host")
         if host and host not in hosts:
             hosts.append(host)
-    return [f"http://{h}:{port}" for h in hosts]
+    return [f"https://[{h}]:{port}" if ":" in h else f"https://{h}:{port}" for h in hosts]
 
 
 def build_parser():
@@ -843,6 +852,9 @@ def build_parser():
     p.add_argument("--patroni", action="append", metavar="URL",
                    help="Patroni REST URL (repeat); default: port --patroni-port on every --dsn host")
     p.add_argument("--patroni-port", type=int, default=8008)
+    p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
+                   help="CA certificate that signed the REST API's certificates (the deployment's "
+                        "pki/ca.crt); default $PGHA_PATRONI_CA, else the system's CAs")
     # No option for Patroni's basic auth: on the command line it would show in `ps`.
     p.add_argument("--secrets-from", metavar="FILE",
                    help="JSON object with PGPASSWORD and/or PGHA_PATRONI_AUTH (user:password, for a "
@@ -1082,6 +1094,7 @@ def main(argv=None):
     if any(psycopg.conninfo.conninfo_to_dict(d).get("password") for d in args.dsn + (args.read_dsn or [])):
         log("a password in a DSN on the command line shows in `ps`: give it in PGPASSWORD instead")
     label = args.label or args.fault_kind or "custom"
+    use_patroni_ca(args.patroni_ca)
     api_urls = args.patroni or default_api_urls(args.dsn, args.patroni_port)
     handoff = Handoff(args.handoff, args.handoff_timeout) if args.handoff else None
 

@@ -24,6 +24,7 @@ when both entry points followed, 1 when not within --duration, 2 on bad input.
 import argparse
 import json
 import os
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib  #
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints  # noqa: E402
 
 
-def leader(patroni_urls, timeout=1.0):
+def leader(patroni_urls, timeout=1.0, context=None):
     """(name, host) of the running leader, from the first member that answers; None if none runs.
 
     A member that answers moves to the front of `patroni_urls`, so a crashed
@@ -43,7 +44,7 @@ def leader(patroni_urls, timeout=1.0):
     """
     for url in list(patroni_urls):
         try:
-            with urlopen(url.rstrip("/") + "/cluster", timeout=timeout) as answer:
+            with urlopen(url.rstrip("/") + "/cluster", timeout=timeout, context=context) as answer:
                 members = json.load(answer).get("members", [])
         except (OSError, ValueError):
             continue
@@ -66,9 +67,11 @@ def watch(args, aws, now=time.time, sleep=time.sleep):
     out = dict(initial_leader=None, new_leader=None, promoted_at=None, target_group_at=None, record_at=None,
                max_primary_targets=0, samples=0, errors=0, started_at=now())
     end = now() + args.duration
+    cafile = getattr(args, "patroni_ca", None)
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     while now() < end:
         at = now()
-        current = leader(args.patroni)
+        current = leader(args.patroni, context=context)
         try:
             targets = [ip for ip, _ in awslib.registered_targets(aws, args.target_group_arn)] \
                 if args.target_group_arn else None
@@ -107,6 +110,9 @@ def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--patroni", action="append", required=True,
                    help="Patroni REST URL (repeat for each member)")
+    p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
+                   help="CA certificate of the REST API (the deployment's pki/ca.crt); "
+                        "default $PGHA_PATRONI_CA, else the system's CAs")
     p.add_argument("--region", default=os.environ.get("AWS_REGION"))
     p.add_argument("--endpoint-url", help="AWS API URL (moto in tests)")
     p.add_argument("--target-group-arn", help="the primary target group")

@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shlex
+import ssl
 import subprocess
 import sys
 import threading
@@ -101,16 +102,19 @@ def leader_of(view):
 class LeaderWatch(threading.Thread):
     """Polls GET /cluster; samples: (time, running leader name or None)."""
 
-    def __init__(self, urls, stop, samples, interval=0.2):
+    def __init__(self, urls, stop, samples, interval=0.2, cafile=None):
         super().__init__(daemon=True)
         self.urls, self.stop, self.samples, self.interval = urls, stop, samples, interval
+        # https URLs are checked against the deployment's CA when given.
+        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
 
     def run(self):
         while not self.stop.is_set():
             view = None
             for url in self.urls:
                 try:
-                    with urllib.request.urlopen(url.rstrip("/") + "/cluster", timeout=1) as resp:
+                    with urllib.request.urlopen(url.rstrip("/") + "/cluster", timeout=1,
+                                                context=self.context) as resp:
                         view = json.load(resp)
                     break
                 except (OSError, ValueError):
@@ -166,6 +170,9 @@ def build_parser():
     p.add_argument("--fault", help="command that causes the move (without it: one probe, printed)")
     p.add_argument("--patroni", action="append", default=[], metavar="URL",
                    help="a member's REST API, to note when Patroni names the new leader (repeat)")
+    p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
+                   help="CA certificate of the REST API (the deployment's pki/ca.crt); "
+                        "default $PGHA_PATRONI_CA, else the system's CAs")
     p.add_argument("--probes", type=int, default=4, help="parallel probe connections")
     p.add_argument("--interval", type=float, default=0.1, help="seconds between two probes of one prober")
     p.add_argument("--timeout", type=float, default=120.0, help="give up when the VIP has not moved by then")
@@ -204,7 +211,7 @@ def main(argv=None):
 
     stop = threading.Event()
     samples, leader_samples = [], []
-    watch = LeaderWatch(args.patroni, stop, leader_samples) if args.patroni else None
+    watch = LeaderWatch(args.patroni, stop, leader_samples, cafile=args.patroni_ca) if args.patroni else None
     if watch:
         watch.start()
         time.sleep(0.5)

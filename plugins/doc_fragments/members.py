@@ -22,7 +22,7 @@ options:
     elements: dict
   api_urls:
     description:
-      - Patroni REST API base URLs of one or more members, for example C(http://10.0.1.11:8008);
+      - Patroni REST API base URLs of one or more members, for example C(https://10.0.1.11:8008);
         tried in order until one answers.
       - Required when O(members) is not given.
     required: false

@@ -14,7 +14,7 @@ class ModuleDocFragment(object):
 options:
   api_urls:
     description:
-      - Patroni REST API base URLs of one or more cluster members, for example C(http://10.0.1.11:8008).
+      - Patroni REST API base URLs of one or more cluster members, for example C(https://10.0.1.11:8008).
       - They are tried in order until one answers; any member can serve the cluster state and
         configuration and accept a switchover or a configuration change.
       - A trailing C(/patroni) is accepted and ignored.
@@ -45,6 +45,9 @@ options:
   ca_path:
     description:
       - PEM file with the CA certificate(s) that signed the REST API certificate.
+      - For a cluster deployed by this collection, the deployment's C(pki/ca.crt) on the controller
+        (beside the first inventory source; the playbooks pass it), or C(/etc/pgha/tls/ca.crt) on a node.
+      - Without it the system's CAs are used, which do not know the deployment's CA.
     type: path
   client_cert:
     description:

@@ -131,6 +131,8 @@ class FilterModule(object):
             "haproxy_plan": haproxy_plan,
             "haproxy_port_clashes": haproxy_port_clashes,
             "tls_subject_alt_names": tls.subject_alt_names,
+            "pki_dir": tls.pki_dir,
+            "controller_ca": tls.controller_ca,
             "etcd_user": cluster.etcd_user,
             "etcd_password": cluster.etcd_password,
         }

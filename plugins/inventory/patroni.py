@@ -41,6 +41,18 @@ options:
     description: Seconds to wait for one member's answer.
     type: float
     default: 3
+  ca_path:
+    description:
+      - The deployment's CA certificate (C(pki/ca.crt) beside the first inventory source, made by the
+        pki role), which the REST API's HTTPS certificates are checked against.
+      - When not given, the cluster's own I(pki_ca_cert), else C(ca.crt) in its I(pki_dir), if the
+        inventory sets one; otherwise the file fails with a message asking for this option.
+    type: path
+  validate_certs:
+    description:
+      - Check the REST API's certificates. Turn off only to diagnose a certificate problem.
+    type: bool
+    default: true
   strict:
     description:
       - When true, a cluster none of whose members answers fails the inventory.
@@ -52,6 +64,7 @@ options:
 EXAMPLES = r"""
 # inventories/prod-live.patroni.yml
 plugin: pgha.cloud.patroni
+ca_path: inventories/prod/pki/ca.crt
 strict: true
 
 # then: ansible-playbook -i inventories/prod -i inventories/prod-live.patroni.yml vacuum.yml
@@ -60,6 +73,8 @@ strict: true
 """
 
 # After the documentation, as Ansible's plugin conventions have it.
+import os  # noqa: E402
+
 from ansible.errors import AnsibleParserError  # noqa: E402
 from ansible.inventory.helpers import get_group_vars  # noqa: E402
 from ansible.plugins.inventory import BaseInventoryPlugin  # noqa: E402
@@ -104,10 +119,27 @@ class InventoryModule(BaseInventoryPlugin):
             out[name] = combine_vars(get_group_vars(host.get_groups()), host.get_vars())
         return out
 
+    def _ca_path(self, path, name, variables):
+        """The CA file: the ca_path option, else the inventory's pki_ca_cert or pki_dir."""
+        given = self.get_option("ca_path")
+        if given:
+            return given
+        if variables.get("pki_ca_cert"):
+            return str(variables["pki_ca_cert"])
+        if variables.get("pki_dir"):
+            return os.path.join(str(variables["pki_dir"]), "ca.crt")
+        if not self.get_option("validate_certs"):
+            return None
+        raise AnsibleParserError(
+            f"{path}: cluster {name}: set ca_path to the deployment's CA certificate (pki/ca.crt beside "
+            "the first inventory source, made by the pki role) so the REST API's certificate can be checked")
+
     def _add_cluster(self, path, name, hosts, hostvars):
         urls = api_urls(hosts, hostvars, self.get_option("rest_port"))
         try:
-            state = PatroniClient(urls, timeout=self.get_option("timeout"), retries=0).cluster()
+            state = PatroniClient(urls, timeout=self.get_option("timeout"), retries=0,
+                                  ca_path=self._ca_path(path, name, hostvars[hosts[0]]),
+                                  validate_certs=self.get_option("validate_certs")).cluster()
         except PatroniError as e:
             if self.get_option("strict"):
                 raise AnsibleParserError(f"{path}: cluster {name}: {e}") from None

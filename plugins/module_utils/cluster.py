@@ -30,11 +30,16 @@ def hosts_with_address(hosts, hostvars, address):
 
 
 def api_urls(hosts, hostvars, port=8008):
-    """Patroni REST URL of each host: its address and its `patroni_rest_port`, else `port`."""
+    """Patroni REST URL of each host: its address and its `patroni_rest_port`, else `port`.
+
+    Always https: the REST API serves with the node certificate (the pki role),
+    so basic-auth passwords never cross the network in clear.
+    """
     urls = []
     for host, address in zip(hosts, node_addresses(hosts, hostvars)):
         own_port = hostvars[host].get("patroni_rest_port") if host in hostvars else None
-        urls.append(f"http://{address}:{own_port or port}")
+        host_part = f"[{address}]" if ":" in str(address) else address
+        urls.append(f"https://{host_part}:{own_port or port}")
     return urls
 
 

@@ -408,6 +408,13 @@ def _tls_errors(hostvars, cluster, members):
         if value is not None and (not isinstance(value, str) or value not in PG_TLS_MODES):
             errors.append(f"{_where(cluster, hosts)}: pg_tls {_show(value)} is not valid; use require "
                           "(clients must use TLS, the default) or prefer (plaintext is allowed too)")
+    # Pigsty's switch for HTTPS on Patroni's REST API: always on here.
+    for value, hosts in _by_value(hostvars, members, "patroni_ssl_enabled"):
+        if value is not None and not _is_true(value):
+            errors.append(f"{_where(cluster, hosts)}: patroni_ssl_enabled {_show(value)} is not supported: "
+                          "Patroni's REST API always serves HTTPS with the node certificate here (its "
+                          "basic-auth password must not cross the network in clear); remove the variable "
+                          "or set it to true")
     return errors
 
 

@@ -99,7 +99,7 @@ class PatroniClient(object):
         self.urls = normalize_urls(urls)
         if not self.urls:
             raise PatroniError("api_urls is empty; give the Patroni REST URL of at least one member, "
-                               "for example http://10.0.1.11:8008")
+                               "for example https://10.0.1.11:8008")
         self.username = username
         self.password = password
         self.timeout = timeout
@@ -172,10 +172,14 @@ class PatroniClient(object):
                 continue
             self.last_url = url
             return result
+        hint = ""
+        if any("CERTIFICATE_VERIFY_FAILED" in e or "hostname mismatch" in e.lower() for e in errors):
+            hint = (" A certificate was not accepted: set ca_path to the CA that signed the REST API's "
+                    "certificates (the deployment's pki/ca.crt) and use the members' addresses or names.")
         raise PatroniError(
-            f"no Patroni member answered {method} {path}; tried {', '.join(self.urls)}; last error: "
-            f"{errors[-1]}. Check api_urls (scheme, address and REST port, 8008 by default), that "
-            "Patroni runs on those hosts and that this host may reach them")
+            f"no Patroni member answered {method} {path}; tried {'; '.join(errors)}. Check api_urls "
+            "(https, address and REST port, 8008 by default), that Patroni runs on those hosts and that "
+            f"this host may reach them.{hint}")
 
     def _attempts(self, url, method, path, body, timeout):
         """One URL, retrying errors where the request cannot have been acted on."""
@@ -277,7 +281,7 @@ def normalize_urls(urls):
             continue
         if not text.startswith(("http://", "https://")):
             raise PatroniError(f"api_urls item {text!r} is not an http:// or https:// URL; give the "
-                               "Patroni REST URL of a member, for example http://10.0.1.11:8008")
+                               "Patroni REST URL of a member, for example https://10.0.1.11:8008")
         out.append(base_url(text))
     return out
 

@@ -15,9 +15,39 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
 
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy
+
+
+def pki_dir(inventory_sources):
+    """The deployment's CA directory: `pki/` beside the first inventory source (-i).
+
+    One CA per deployment, whichever source a host comes from; a directory
+    source holds it, a file source has it next to it.
+    """
+    sources = list(inventory_sources or [])
+    if not sources:
+        raise ValueError("no inventory source: run with -i INVENTORY, or set pki_dir")
+    first = str(sources[0])
+    return os.path.join(first if os.path.isdir(first) else os.path.dirname(first), "pki")
+
+
+def controller_ca(variables, inventory_sources):
+    """The CA certificate on the controller that the REST API's certificates are checked against.
+
+    `variables` are a host's inventory variables (`hostvars[host]`): its
+    `pki_ca_cert` when set, else `ca.crt` in its `pki_dir`, else in the default
+    directory beside the first inventory source. The pki role's defaults, for
+    the plays on the controller, which do not run that role.
+    """
+    variables = variables or {}
+    ca_cert = variables.get("pki_ca_cert")
+    if ca_cert:
+        return str(ca_cert)
+    directory = variables.get("pki_dir")
+    return os.path.join(str(directory) if directory else pki_dir(inventory_sources), "ca.crt")
 
 
 def _ip(text):

@@ -26,16 +26,16 @@ notes:
   - "Check mode: full support; the module only reads, so it runs the same in check mode."
   - "Diff mode: not applicable (nothing changes)."
   - "Idempotency: full; the module never changes anything."
-  - Fails, listing every URL tried and the last error, when no member answers.
+  - Fails, listing every URL tried with its error, when no member answers.
 """
 
 EXAMPLES = r"""
 - name: Read the cluster state from any member
   pgha.cloud.patroni_cluster_info:
     api_urls:
-      - http://10.0.1.11:8008
-      - http://10.0.2.11:8008
-      - http://10.0.3.11:8008
+      - https://10.0.1.11:8008
+      - https://10.0.2.11:8008
+      - https://10.0.3.11:8008
   register: pg_cluster
 
 - name: Show the leader
@@ -114,7 +114,7 @@ members:
       type: str
   sample:
     - {name: pg-test-1, host: 10.0.1.11, port: 5432, role: leader, state: running, timeline: 1,
-       lag: null, tags: {}, pending_restart: false, api_url: "http://10.0.1.11:8008/patroni"}
+       lag: null, tags: {}, pending_restart: false, api_url: "https://10.0.1.11:8008/patroni"}
 config:
   description: Dynamic configuration held in the DCS (C(GET /config)).
   returned: always
@@ -124,7 +124,7 @@ api_url:
   description: The URL that answered.
   returned: always
   type: str
-  sample: http://10.0.1.11:8008
+  sample: https://10.0.1.11:8008
 """
 
 

@@ -17,6 +17,14 @@ if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
 
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    """A CA and a 127.0.0.x server certificate: {"ca", "cert", "key"} file paths."""
+    from tls_testca import make_ca
+
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
 # -- moto in server mode: the AWS API of the entry point tests ------------------
 MOTO_REGION = "eu-west-1"
 # Member name -> IP of the fake clusters the AWS tests use (NLB targets and A records need IPs).

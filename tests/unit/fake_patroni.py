@@ -10,6 +10,7 @@ Shapes follow Patroni 4.1 (read from a live cluster).
 import base64
 import copy
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +38,7 @@ class FakePatroni:
     """Three (or more) fake members sharing one cluster state."""
 
     def __init__(self, members=None, config=None, switch_delay=0.3, restart_params=("max_connections",),
-                 restart_delay=0.3):
+                 restart_delay=0.3, tls=None):
         self.lock = threading.Lock()
         self.members = members or default_members()
         self.config = config or {"ttl": 30, "loop_wait": 10, "retry_timeout": 10,
@@ -57,19 +58,25 @@ class FakePatroni:
         self.sticky_pending = set()
         # Members whose pending_restart flag in GET /cluster is stale: Patroni refuses restart_pending.
         self.stale_pending = set()
+        # tls: {"cert": ..., "key": ...} (tests/unit/tls_testca.py) serves HTTPS, as Patroni does here.
+        self.scheme = "https" if tls else "http"
         for m in self.members:
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, m["name"]))
             server.daemon_threads = True
+            if tls:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(tls["cert"], tls["key"])
+                server.socket = context.wrap_socket(server.socket, server_side=True)
             self.servers[m["name"]] = server
-            m["api_url"] = f"http://127.0.0.1:{server.server_address[1]}/patroni"
+            m["api_url"] = f"{self.scheme}://127.0.0.1:{server.server_address[1]}/patroni"
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     @property
     def urls(self):
-        return [f"http://127.0.0.1:{s.server_address[1]}" for s in self.servers.values()]
+        return [f"{self.scheme}://127.0.0.1:{s.server_address[1]}" for s in self.servers.values()]
 
     def url(self, name):
-        return f"http://127.0.0.1:{self.servers[name].server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.servers[name].server_address[1]}"
 
     def close(self):
         for server in self.servers.values():

@@ -22,8 +22,9 @@ def test_hosts_with_address_match_node_address_or_name():
 def test_api_urls_use_each_hosts_address_and_rest_port():
     hostvars = {"a": {"node_address": "10.0.0.5"}, "b": {"patroni_rest_port": 8010}, "c": {}}
     assert cluster.api_urls(["a", "b", "c"], hostvars) == [
-        "http://10.0.0.5:8008", "http://b:8010", "http://c:8008"]
-    assert cluster.api_urls(["c"], hostvars, 9000) == ["http://c:9000"]
+        "https://10.0.0.5:8008", "https://b:8010", "https://c:8008"]
+    assert cluster.api_urls(["c"], hostvars, 9000) == ["https://c:9000"]
+    assert cluster.api_urls(["d"], {"d": {"node_address": "fd00::7"}}) == ["https://[fd00::7]:8008"]
 
 
 def test_non_members_are_hosts_no_member_reports_as_its_address():

@@ -248,7 +248,7 @@ def test_arguments_need_exactly_one_fault():
 
 def test_default_rest_urls_come_from_the_entry_point_hosts():
     dsns = ["postgres://u@10.0.0.2:5433/postgres", "host=10.0.0.3 port=5433", "postgres://u@10.0.0.2:5434/x"]
-    assert drill.default_api_urls(dsns, 8008) == ["http://10.0.0.2:8008", "http://10.0.0.3:8008"]
+    assert drill.default_api_urls(dsns, 8008) == ["https://10.0.0.2:8008", "https://10.0.0.3:8008"]
 
 
 def test_cluster_health_needs_every_member_and_a_sync_standby():

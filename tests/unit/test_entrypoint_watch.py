@@ -31,7 +31,7 @@ class Script:
 @pytest.fixture
 def run(monkeypatch):
     def go(script, duration=60, target_group=True, zone=True):
-        monkeypatch.setattr(watcher, "leader", lambda urls: script.leaders[script.i])
+        monkeypatch.setattr(watcher, "leader", lambda urls, context=None: script.leaders[script.i])
         monkeypatch.setattr(watcher.awslib, "registered_targets",
                             lambda aws, arn: [(ip, 5432) for ip in script.targets[script.i]])
         monkeypatch.setattr(watcher, "record_ips", lambda aws, zone, name: script.records[script.i])

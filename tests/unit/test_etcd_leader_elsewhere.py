@@ -220,7 +220,8 @@ def test_choose_target_prefers_raft_index_then_name():
 
 def test_patroni_url_of_an_ipv6_member():
     member = {"clientURLs": ["http://[fd00::5]:2379"]}
-    assert placement.patroni_url_of(member, 8008) == "http://[fd00::5]:8008"
+    assert placement.patroni_url_of(member, 8008) == "https://[fd00::5]:8008"
+    assert placement.patroni_url_of(member, 8008, "http") == "http://[fd00::5]:8008"
     assert placement.patroni_url_of({"clientURLs": []}, 8008) is None
 
 

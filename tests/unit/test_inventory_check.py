@@ -513,6 +513,23 @@ def test_pg_tls_must_be_require_or_prefer(value, shown):
         "use TLS, the default) or prefer (plaintext is allowed too)")
 
 
+@pytest.mark.parametrize("value", [True, "true", "yes"])
+def test_pigstys_patroni_ssl_enabled_true_is_accepted(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_ssl_enabled", value)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value, shown", [(False, "false"), ("no", "'no'"), ("maybe", "'maybe'")])
+def test_patroni_ssl_enabled_off_is_refused(value, shown):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_ssl_enabled", value)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: patroni_ssl_enabled {shown} is not supported: Patroni's "
+        "REST API always serves HTTPS with the node certificate here (its basic-auth password must not cross "
+        "the network in clear); remove the variable or set it to true")
+
+
 # ---------------------------------------------------------------- pg_entrypoints
 
 def test_implemented_entrypoints_are_accepted():

@@ -27,8 +27,10 @@ def _members():
 
 
 @pytest.fixture
-def fake():
-    f = FakePatroni(members=_members())
+def fake(test_ca):
+    # Over HTTPS with a certificate of the test CA, like a deployed member.
+    f = FakePatroni(members=_members(), tls=test_ca)
+    f.ca = test_ca["ca"]
     yield f
     f.close()
 
@@ -48,7 +50,8 @@ def _inventory(tmp_path, fake, live=None, extra_cluster=False):
     static = tmp_path / "hosts.yml"
     static.write_text(yaml.safe_dump({"all": {"children": children}}))
     plugin = tmp_path / "live.patroni.yml"
-    plugin.write_text(yaml.safe_dump({"plugin": "pgha.cloud.patroni", "timeout": 2, **(live or {})}))
+    config = {"plugin": "pgha.cloud.patroni", "timeout": 2, "ca_path": fake.ca, **(live or {})}
+    plugin.write_text(yaml.safe_dump({k: v for k, v in config.items() if v is not None}))
     return static, plugin
 
 
@@ -106,6 +109,33 @@ def test_unreachable_cluster_warns_or_fails_when_strict(tmp_path, fake):
     out = _run(static, plugin)
     assert out.returncode != 0
     assert "cluster pg-down" in out.stderr and "127.0.0.9:9" in out.stderr
+
+
+def test_the_ca_is_required_and_checked(tmp_path, fake, test_ca):
+    # No CA anywhere: the file says which option to set rather than trusting any certificate.
+    static, plugin = _inventory(tmp_path, fake, live={"ca_path": None, "strict": True})
+    out = _run(static, plugin)
+    assert out.returncode != 0
+    assert "set ca_path to the deployment's CA certificate" in out.stderr
+
+    # Another CA than the one that signed the REST API's certificate: refused, not trusted.
+    from tls_testca import make_ca
+
+    other = tmp_path / "other"
+    other.mkdir()
+    static, plugin = _inventory(tmp_path, fake, live={"ca_path": make_ca(other)["ca"], "strict": True})
+    out = _run(static, plugin)
+    assert out.returncode != 0
+    assert "CERTIFICATE_VERIFY_FAILED" in " ".join(out.stderr.split()), out.stderr
+
+    # The inventory's pki_dir (the pki role's variable) is where the CA is looked for.
+    static, plugin = _inventory(tmp_path, fake, live={"ca_path": None, "strict": True})
+    data = yaml.safe_load(static.read_text())
+    data["all"]["children"]["pg-test"]["vars"]["pki_dir"] = str(Path(test_ca["ca"]).parent)
+    static.write_text(yaml.safe_dump(data))
+    out = _run(static, plugin)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["pg-test_primary"]["hosts"] == ["db1"]
 
 
 def test_unknown_cluster_in_filter_is_named(tmp_path, fake):

@@ -404,7 +404,8 @@ def test_retries_then_moves_on(monkeypatch):
     with pytest.raises(patroni.PatroniError) as err:
         client.cluster()
     assert calls == ["http://h1:8008/cluster"] * 3 + ["http://h2:8008/cluster"] * 3
-    assert "tried http://h1:8008, http://h2:8008" in str(err.value)
+    assert ("tried http://h1:8008: [Errno 111] Connection refused; http://h2:8008: [Errno 111]"
+            in str(err.value))
 
 
 def test_a_write_that_timed_out_is_not_resent(monkeypatch):
@@ -429,3 +430,25 @@ def test_fake_cluster_applies_switchover_after_a_delay(fake):
     client.switchover("pg-1", "pg-2")
     assert fake.leader() == "pg-1"
     assert wait_until(lambda: fake.leader() == "pg-2")
+
+
+def test_https_members_are_checked_against_the_given_ca(test_ca, tmp_path):
+    from tls_testca import make_ca
+
+    tls_fake = FakePatroni(tls=test_ca)
+    try:
+        res = run(patroni_cluster_info, {"api_urls": tls_fake.urls, "ca_path": test_ca["ca"]})
+        assert not res.get("failed"), res
+        assert res["leader"] == "pg-1"
+
+        # A certificate of another CA is refused, with a hint at ca_path rather than a bare TLS error.
+        other = make_ca(tmp_path)["ca"]
+        res = run(patroni_cluster_info, {"api_urls": tls_fake.urls, "ca_path": other})
+        assert res["failed"]
+        assert "CERTIFICATE_VERIFY_FAILED" in res["msg"] and "set ca_path to the CA" in res["msg"]
+
+        # validate_certs: false is the documented way out while diagnosing.
+        res = run(patroni_cluster_info, {"api_urls": tls_fake.urls, "validate_certs": False})
+        assert res["leader"] == "pg-1"
+    finally:
+        tls_fake.close()

@@ -193,6 +193,7 @@ def reconcile(cfg, check=False):
         timeout=float(cfg.get("patroni_timeout", 2)),
         username=cfg.get("patroni_username"),
         password=cfg.get("patroni_password"),
+        cafile=cfg.get("patroni_ca_file"),
     )
     max_lag = int(cfg.get("replica_max_lag", entrypoints.DEFAULT_REPLICA_MAX_LAG))
     addresses = cfg.get("addresses") or {}

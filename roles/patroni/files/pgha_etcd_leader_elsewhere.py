@@ -115,8 +115,11 @@ def etcd_members(endpoint, timeout):
     return body.get("members") or []
 
 
-def patroni_url_of(member, port):
-    """The Patroni REST URL on the host of an etcd member (its first client URL's host)."""
+def patroni_url_of(member, port, scheme="https"):
+    """The Patroni REST URL on the host of an etcd member (its first client URL's host).
+
+    `scheme` is the one of this node's own REST API (--patroni): every member serves the same.
+    """
     urls = member.get("clientURLs") or []
     if not urls:
         return None
@@ -125,7 +128,7 @@ def patroni_url_of(member, port):
         return None
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 def choose_target(self_id, members, statuses, primaries):
@@ -170,7 +173,7 @@ def step(args):
             continue
         urls = member.get("clientURLs") or []
         statuses[member_id] = etcd_status(urls[0], args.timeout) if urls else None
-        patroni = patroni_url_of(member, args.patroni_port)
+        patroni = patroni_url_of(member, args.patroni_port, urllib.parse.urlsplit(args.patroni).scheme)
         if patroni and is_primary(patroni, args.timeout):
             primaries.add(member_id)
     target = choose_target(self_id, members, statuses, primaries)
@@ -192,7 +195,8 @@ def step(args):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patroni", required=True, help="this node's Patroni REST API, http://host:port")
+    parser.add_argument("--patroni", required=True,
+                        help="this node's Patroni REST API, https://host:port (checked against --cacert)")
     parser.add_argument("--patroni-port", type=int, default=8008,
                         help="Patroni REST port on the other etcd members' hosts")
     parser.add_argument("--etcd", default="https://127.0.0.1:2379", help="this node's etcd client URL")
