@@ -943,7 +943,7 @@ def _proxy_errors(hostvars, groups, clusters):
             which = ", ".join(in_clusters) or own
             errors.append(
                 f"{where}: is also a PostgreSQL node (cluster {which}); a {haproxy.PROXY_GROUP} host runs "
-                "only HAProxy, and remove-replica.yml and remove-cluster.yml stop HAProxy on a cluster's "
+                "only HAProxy, and remove_replica.yml and remove_cluster.yml stop HAProxy on a cluster's "
                 "hosts, which would cut every route through it; take the host out of one of the two "
                 "groups (a cluster's own nodes run HAProxy unless pg_haproxy_local is false)")
         chosen = _get(hostvars, host, "pg_proxy_clusters")

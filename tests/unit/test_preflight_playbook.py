@@ -144,7 +144,7 @@ def test_example_inventories_pass_the_filter(inventory):
 
 
 def test_preflight_groups_the_haproxy_hosts_of_the_tier_inventory(tmp_path):
-    # pgha_haproxy_<cluster> is what pgsql.yml, add-replica.yml and remove-replica.yml target.
+    # pgha_haproxy_<cluster> is what pgsql.yml, add_replica.yml and remove_replica.yml target.
     (tmp_path / "site.yml").write_text(yaml.safe_dump([
         {"name": "Preflight", "ansible.builtin.import_playbook": str(PREFLIGHT)},
         {"name": "Show the groups", "hosts": "localhost", "gather_facts": False,
