@@ -6,9 +6,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: sandbox sandbox-clean test lint unit molecule image venv docker bench
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements.txt
+	$(VENV)/bin/pip install -q -r requirements-test.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -34,6 +34,8 @@ lint: venv
 	yamllint .
 	ansible-lint --profile production
 	ruff check plugins tests scripts tools roles
+	cd collections/ansible_collections/pgha/cloud && antsibull-changelog lint
+	./scripts/check-collection.sh
 
 unit: venv
 	pytest -q tests/unit

@@ -10,6 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: aws_pg
 short_description: Builds the cluster inventory from tagged EC2 instances
+version_added: 0.3.0
 description:
   - Reads the running EC2 instances of one or more regions and builds the same groups and variables as a
     static inventory in the Pigsty style, from tags on the instances.

@@ -10,6 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: patroni
 short_description: Groups cluster hosts by their live Patroni role
+version_added: 0.2.0
 description:
   - Adds the hosts of every PostgreSQL cluster to C(<cluster>_primary) (the member holding the leader key
     and running) and C(<cluster>_replica) (running or streaming members that follow it), as Patroni reports

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: nlb_target_group
 short_description: Ensure the NLB target group of one PostgreSQL service (primary or replica)
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Creates or updates a TCP target group with IP targets for the primary or the replica service of a
     Patroni cluster, with an HTTPS health check on the Patroni REST port (C(/primary), or
@@ -24,7 +24,15 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.aws
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
 options:
   name:
     description: Target group name (at most 32 characters, letters, digits and hyphens).

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: nlb_targets
 short_description: Register in an NLB target group the members that hold its role right now
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Reads the live roles of the cluster (C(GET /cluster) from Patroni, or O(members) as returned
     by M(pgha.cloud.patroni_cluster_info)) and makes the target group hold exactly the members
@@ -28,9 +28,17 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.aws
   - pgha.cloud.members
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
 options:
   target_group_arn:
     description: ARN of the target group. Give this or O(target_group_name).

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: patroni_cluster_info
 short_description: Read the state of a Patroni cluster from its REST API
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads C(GET /cluster) and C(GET /config) from the first member in O(api_urls) that answers
     and returns the members (role, state, timeline, lag, tags), the leader, the synchronous
@@ -21,7 +21,16 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+    details: Nothing changes, so there is nothing to compare.
+  platform:
+    platforms: posix
 notes:
   - "Check mode: full support; the module only reads, so it runs the same in check mode."
   - "Diff mode: not applicable (nothing changes)."

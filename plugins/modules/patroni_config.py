@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: patroni_config
 short_description: Set Patroni's dynamic configuration (the DCS config) through its REST API
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Compares O(settings) with C(GET /config) and sends C(PATCH /config) with only the keys that differ.
     Keys not named in O(settings) are left alone; a key set to null is deleted.
@@ -25,7 +25,15 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
 options:
   settings:
     description:

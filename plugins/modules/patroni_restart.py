@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: patroni_restart
 short_description: Restart PostgreSQL on one Patroni member and wait until it is back
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Restarts PostgreSQL on the member O(member) through C(POST /restart) on that member's REST API
     (the URL Patroni advertises for it in C(GET /cluster)); Patroni stops and starts PostgreSQL
@@ -27,7 +27,15 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   member:
     description:

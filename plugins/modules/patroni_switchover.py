@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: patroni_switchover
 short_description: Move the leader of a Patroni cluster to another member
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Switches the leader of a Patroni cluster over to O(candidate), or to the best eligible replica
     (lowest lag) when no candidate is given, through C(POST /switchover) on any member.
@@ -24,7 +24,15 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
 options:
   candidate:
     description:

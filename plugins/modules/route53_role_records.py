@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: route53_role_records
 short_description: Point role-aware Route53 names at the current leader and the streaming replicas
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Keeps two names of a hosted zone in step with the live roles of a Patroni cluster
     (C(GET /cluster), or O(members)); C(<cluster>-primary.<zone>), a simple A record holding the
@@ -27,9 +27,17 @@ description:
 author:
   - pgha.cloud contributors
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - pgha.cloud.aws
   - pgha.cloud.members
   - pgha.cloud.patroni
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
 options:
   cluster:
     description:
