@@ -62,6 +62,18 @@ def ask(members, path, context):
     return None
 
 
+def app_logins(hostvars):
+    """(user, quoted password, database) for each database of pg_databases whose owner is in pg_users."""
+    users = [u for u in hostvars.get("pg_users") or [] if isinstance(u, dict)]
+    passwords = {u.get("name"): u.get("password") for u in users}
+    out = []
+    for db in hostvars.get("pg_databases") or []:
+        owner = db.get("owner") if isinstance(db, dict) else None
+        if owner and passwords.get(owner):
+            out.append((owner, urllib.parse.quote(str(passwords[owner]), safe=""), db["name"]))
+    return out
+
+
 def row(member, host, role, state, timeline, lag):
     """One line of the member table, in fixed-width columns."""
     return f"  {member!s:<14} {host!s:<16} {role!s:<14} {state!s:<10} {timeline!s:>3} {lag!s:>10}"
@@ -96,19 +108,26 @@ def main():
             continue
         router = routers[0]
         ports = haproxy.cluster_ports(hostvars, groups, name, haproxy.fallback_ports(hostvars, router))
-        user = "dbadmin"
-        password = urllib.parse.quote(str(members[0][1].get("pg_admin_password", "")), safe="")
         address = hostvars[router].get("node_address", router)
         # TLS with the server's name checked against the deployment's CA.
         tls = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
-        print(f"\n  read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{tls}")
-        print(f"  read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{tls}")
         hv = members[0][1]
+        # The business databases first: their owner may create tables right away.
+        for user, password, database in app_logins(hv):
+            print(f"\n  {database} (owner {user}):")
+            print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/{database}?{tls}")
+            print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/{database}?{tls}")
+        # The admin login: databases and roles of pg_users, monitoring; no tables in `postgres`.
+        user = "dbadmin"
+        password = urllib.parse.quote(str(hv.get("pg_admin_password", "")), safe="")
+        print(f"\n  admin ({user}):")
+        print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{tls}")
+        print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{tls}")
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
             vip = str(hv["pg_vip_address"]).split("/")[0]
             port = hv.get("patroni_pg_port", 5432)
-            print(f"  vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{tls}"
+            print(f"    vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{tls}"
                   "  (the leader, direct)")
     return 1 if failed else 0
 
