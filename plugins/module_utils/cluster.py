@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import hashlib
 import hmac
+import ipaddress
 
 # pg_tls: what clients may do without TLS. `require` refuses plaintext (hostssl
 # rules only), `prefer` admits it too (host rules).
@@ -108,6 +109,19 @@ def etcd_initial_cluster(members, name, peer_url):
     return ",".join(pairs + [f"{name}={peer_url}"])
 
 
+def hba_address(address):
+    """One host in pg_hba's address field: an IP as a /32 or /128, a host name as it is.
+
+    PostgreSQL matches a host name (no mask) by a reverse lookup of the client
+    that is then confirmed forward; a mask after a name would be refused.
+    """
+    text = str(address)
+    try:
+        return str(ipaddress.ip_network(text))
+    except ValueError:
+        return text
+
+
 def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None,
               rewind_user=None, tls="require"):
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
@@ -124,6 +138,8 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
     clients = "hostssl" if tls == "require" else "host"
+    member_addresses = [hba_address(a) for a in member_addresses]
+    proxy_addresses = [hba_address(a) for a in proxy_addresses or []]
     rules = [
         f"local all {superuser} peer",
         f"local replication {replication_user} scram-sha-256",
@@ -134,16 +150,14 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
         f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256",
     ]
     for address in member_addresses:
-        rules.append(f"hostssl replication {replication_user} {address}/32 scram-sha-256")
+        rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
         if rewind_user:
-            rules.append(f"hostssl all {rewind_user} {address}/32 scram-sha-256")
+            rules.append(f"hostssl all {rewind_user} {address} scram-sha-256")
     if rewind_user:
         rules.append(f"host all {rewind_user} all reject")
     rules.append(f"{clients} all all 127.0.0.1/32 scram-sha-256")
-    for address in member_addresses:
-        rules.append(f"{clients} all all {address}/32 scram-sha-256")
-    for address in proxy_addresses or []:
-        rules.append(f"{clients} all all {address}/32 scram-sha-256")
+    for address in member_addresses + proxy_addresses:
+        rules.append(f"{clients} all all {address} scram-sha-256")
     for network in client_networks or []:
         rules.append(f"{clients} all all {network} scram-sha-256")
     seen = set()

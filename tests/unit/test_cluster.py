@@ -198,3 +198,14 @@ def test_hba_rules_let_proxies_log_in_but_not_replicate():
     assert rules.count("hostssl all all 10.0.0.1/32 scram-sha-256") == 1
     assert cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator") == [
         r for r in rules if "10.0.0.9" not in r]
+
+
+def test_hba_rules_write_one_host_per_member_whatever_its_address_family():
+    rules = cluster.hba_rules(["10.0.0.1", "fd00::11", "pg-3.db.internal"], [], "postgres", "replicator",
+                              ["fd00::99"], rewind_user="rewind")
+    # An IPv6 member is one host (/128), not a /32 network; a host name takes no mask.
+    assert "hostssl replication replicator fd00::11/128 scram-sha-256" in rules
+    assert "hostssl all rewind pg-3.db.internal scram-sha-256" in rules
+    assert "hostssl all all fd00::99/128 scram-sha-256" in rules
+    assert "hostssl all all 10.0.0.1/32 scram-sha-256" in rules
+    assert not [r for r in rules if "::11/32" in r or "internal/" in r]

@@ -1,5 +1,7 @@
-"""ansible-doc renders the documentation of every module and inventory plugin of the collection."""
+"""ansible-doc renders the documentation of every module, inventory plugin and filter of the collection."""
 
+import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -61,3 +63,39 @@ def test_aws_modules_keep_the_region_option():
     options = docs["pgha.cloud.nlb_targets"]["doc"]["options"]
     assert options["region"]["aliases"] == ["aws_region"]
     assert "endpoint_url" in options and "read_timeout" in options
+
+
+def _filters():
+    """{name: function} of every FilterModule in plugins/filter/*.py."""
+    found = {}
+    for path in sorted((ROOT / "plugins" / "filter").glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        module = importlib.import_module(f"ansible_collections.pgha.cloud.plugins.filter.{path.stem}")
+        for name, function in module.FilterModule().filters().items():
+            assert name not in found, f"filter {name} is registered twice"
+            found[name] = function
+    return found
+
+
+def test_every_filter_has_documentation_that_renders():
+    filters = _filters()
+    assert {"rto_plan", "haproxy_plan", "vip_vrid", "firewall_rules"} <= set(filters)
+    docs_dir = ROOT / "plugins" / "filter"
+    missing = sorted(name for name in filters if not (docs_dir / f"{name}.yml").is_file())
+    assert not missing, f"no plugins/filter/<name>.yml for: {', '.join(missing)}"
+    stray = sorted(p.stem for p in docs_dir.glob("*.yml") if p.stem not in filters)
+    assert not stray, f"documentation of no registered filter: {', '.join(stray)}"
+    # One ansible-doc run for all of them; a file that does not parse is left out of its output.
+    docs = _docs("filter", sorted(f"pgha.cloud.{name}" for name in filters))
+    for fqcn, entry in docs.items():
+        _check(fqcn, entry)
+        name = fqcn.rsplit(".", 1)[1]
+        doc = entry["doc"]
+        assert doc["name"] == name, fqcn
+        assert "_value" in (entry["return"] or {}), f"{fqcn}: no RETURN _value"
+        # _input is the filtered value; the other arguments keep the function's parameter names.
+        expected = ["_input"] + list(inspect.signature(filters[name]).parameters)[1:]
+        positional = [part.strip() for part in str(doc.get("positional", "")).split(",") if part.strip()]
+        assert positional == expected, f"{fqcn}: positional {positional}, the function takes {expected}"
+        assert sorted(doc.get("options", {})) == sorted(expected), f"{fqcn}: options are not {expected}"
