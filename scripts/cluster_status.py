@@ -18,7 +18,7 @@ from pathlib import Path
 
 # The checkout is the collection (collections/ansible_collections/pgha/cloud links to it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, tls  # noqa: E402
 
 
 def inventory(path):
@@ -86,7 +86,7 @@ def main():
     failed = False
     inv = inventory(args.inventory)
     # The deployment's CA (pki role): the REST API and PostgreSQL are checked against it.
-    ca = os.path.abspath(os.path.join(args.inventory, "pki", "ca.crt"))
+    ca = os.path.abspath(os.path.join(tls.pki_dir([args.inventory]), "ca.crt"))
     context = ssl.create_default_context(cafile=ca)
     for name, members in sorted(clusters(inv).items()):
         state = ask(members, "/cluster", context)

@@ -252,7 +252,7 @@ def playbook(name, *extra, hide=()):
 def rest_first(hosts, path):
     """GET a Patroni REST path from the first member that answers; None if none does."""
     # The REST API serves HTTPS with certificates of the sandbox's CA (pki role).
-    context = ssl.create_default_context(cafile=str(INVENTORY / "pki" / "ca.crt"))
+    context = ssl.create_default_context(cafile=str(INVENTORY / ".pki" / "ca.crt"))
     for h in hosts:
         try:
             with urllib.request.urlopen(f"https://{h}:8008{path}", timeout=2, context=context) as resp:
@@ -381,7 +381,7 @@ def drill(scenario, config, rep, hosts, secrets, out):
     env = drill_env(secrets)
     argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
             "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"),
-            "--patroni-ca", str(INVENTORY / "pki" / "ca.crt"), *dsns]
+            "--patroni-ca", str(INVENTORY / ".pki" / "ca.crt"), *dsns]
     if scenario.startswith("etcd"):
         argv += ["--hold", "30"]
     started = time.time()

@@ -854,7 +854,7 @@ def build_parser():
     p.add_argument("--patroni-port", type=int, default=8008)
     p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
                    help="CA certificate that signed the REST API's certificates (the deployment's "
-                        "pki/ca.crt); default $PGHA_PATRONI_CA, else the system's CAs")
+                        ".pki/ca.crt); default $PGHA_PATRONI_CA, else the system's CAs")
     # No option for Patroni's basic auth: on the command line it would show in `ps`.
     p.add_argument("--secrets-from", metavar="FILE",
                    help="JSON object with PGPASSWORD and/or PGHA_PATRONI_AUTH (user:password, for a "

@@ -111,7 +111,7 @@ def parse(argv):
     p.add_argument("--patroni", action="append", required=True,
                    help="Patroni REST URL (repeat for each member)")
     p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
-                   help="CA certificate of the REST API (the deployment's pki/ca.crt); "
+                   help="CA certificate of the REST API (the deployment's .pki/ca.crt); "
                         "default $PGHA_PATRONI_CA, else the system's CAs")
     p.add_argument("--region", default=os.environ.get("AWS_REGION"))
     p.add_argument("--endpoint-url", help="AWS API URL (moto in tests)")

@@ -171,7 +171,7 @@ def build_parser():
     p.add_argument("--patroni", action="append", default=[], metavar="URL",
                    help="a member's REST API, to note when Patroni names the new leader (repeat)")
     p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
-                   help="CA certificate of the REST API (the deployment's pki/ca.crt); "
+                   help="CA certificate of the REST API (the deployment's .pki/ca.crt); "
                         "default $PGHA_PATRONI_CA, else the system's CAs")
     p.add_argument("--probes", type=int, default=4, help="parallel probe connections")
     p.add_argument("--interval", type=float, default=0.1, help="seconds between two probes of one prober")

@@ -45,7 +45,7 @@ options:
   ca_path:
     description:
       - PEM file with the CA certificate(s) that signed the REST API certificate.
-      - For a cluster deployed by this collection, the deployment's C(pki/ca.crt) on the controller
+      - For a cluster deployed by this collection, the deployment's C(.pki/ca.crt) on the controller
         (beside the first inventory source; the playbooks pass it), or C(/etc/pgha/tls/ca.crt) on a node.
       - Without it the system's CAs are used, which do not know the deployment's CA.
     type: path

@@ -44,7 +44,7 @@ options:
     default: 3
   ca_path:
     description:
-      - The deployment's CA certificate (C(pki/ca.crt) beside the first inventory source, made by the
+      - The deployment's CA certificate (C(.pki/ca.crt) beside the first inventory source, made by the
         pki role), which the REST API's HTTPS certificates are checked against.
       - When not given, the cluster's own I(pki_ca_cert), else C(ca.crt) in its I(pki_dir), if the
         inventory sets one; otherwise the file fails with a message asking for this option.
@@ -65,7 +65,7 @@ options:
 EXAMPLES = r"""
 # inventories/prod-live.patroni.yml
 plugin: pgha.cloud.patroni
-ca_path: inventories/prod/pki/ca.crt
+ca_path: inventories/prod/.pki/ca.crt
 strict: true
 
 # then: ansible-playbook -i inventories/prod -i inventories/prod-live.patroni.yml vacuum.yml
@@ -132,7 +132,7 @@ class InventoryModule(BaseInventoryPlugin):
         if not self.get_option("validate_certs"):
             return None
         raise AnsibleParserError(
-            f"{path}: cluster {name}: set ca_path to the deployment's CA certificate (pki/ca.crt beside "
+            f"{path}: cluster {name}: set ca_path to the deployment's CA certificate (.pki/ca.crt beside "
             "the first inventory source, made by the pki role) so the REST API's certificate can be checked")
 
     def _add_cluster(self, path, name, hosts, hostvars):

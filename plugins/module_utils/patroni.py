@@ -175,7 +175,7 @@ class PatroniClient(object):
         hint = ""
         if any("CERTIFICATE_VERIFY_FAILED" in e or "hostname mismatch" in e.lower() for e in errors):
             hint = (" A certificate was not accepted: set ca_path to the CA that signed the REST API's "
-                    "certificates (the deployment's pki/ca.crt) and use the members' addresses or names.")
+                    "certificates (the deployment's .pki/ca.crt) and use the members' addresses or names.")
         raise PatroniError(
             f"no Patroni member answered {method} {path}; tried {'; '.join(errors)}. Check api_urls "
             "(https, address and REST port, 8008 by default), that Patroni runs on those hosts and that "

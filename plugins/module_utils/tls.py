@@ -22,16 +22,18 @@ from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, hap
 
 
 def pki_dir(inventory_sources):
-    """The deployment's CA directory: `pki/` beside the first inventory source (-i).
+    """The deployment's CA directory: `.pki/` beside the first inventory source (-i).
 
     One CA per deployment, whichever source a host comes from; a directory
-    source holds it, a file source has it next to it.
+    source holds it, a file source has it next to it. Hidden, because Ansible
+    reads every other file of an inventory directory as an inventory source
+    (and would warn about ca.crt and ca.key on every run).
     """
     sources = list(inventory_sources or [])
     if not sources:
         raise ValueError("no inventory source: run with -i INVENTORY, or set pki_dir")
     first = str(sources[0])
-    return os.path.join(first if os.path.isdir(first) else os.path.dirname(first), "pki")
+    return os.path.join(first if os.path.isdir(first) else os.path.dirname(first), ".pki")
 
 
 def controller_ca(variables, inventory_sources):

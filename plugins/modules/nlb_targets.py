@@ -77,7 +77,7 @@ EXAMPLES = r"""
     target_group_name: pg-test-primary
     service: primary
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008, https://10.0.3.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     region: eu-west-1
 
 - name: Replica target group from a cluster state read earlier

@@ -65,7 +65,7 @@ EXAMPLES = r"""
 - name: Push the norm RTO preset and synchronous replication to the DCS
   pgha.cloud.patroni_config:
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     settings:
@@ -78,7 +78,7 @@ EXAMPLES = r"""
 - name: Change PostgreSQL parameters cluster-wide
   pgha.cloud.patroni_config:
     api_urls: [https://10.0.1.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     settings:

@@ -76,7 +76,7 @@ EXAMPLES = r"""
 - name: Restart pg-test-2 if a changed parameter needs it
   pgha.cloud.patroni_restart:
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008, https://10.0.3.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     member: pg-test-2
@@ -85,7 +85,7 @@ EXAMPLES = r"""
 - name: Restart a replica whatever its state, waiting up to 10 minutes
   pgha.cloud.patroni_restart:
     api_urls: [https://10.0.1.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     member: pg-test-3

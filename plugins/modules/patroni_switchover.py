@@ -77,7 +77,7 @@ EXAMPLES = r"""
 - name: Move the leader to pg-test-2 and wait for the cluster to settle
   pgha.cloud.patroni_switchover:
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008, https://10.0.3.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     candidate: pg-test-2
@@ -85,7 +85,7 @@ EXAMPLES = r"""
 - name: Move leadership away from pg-test-1 (before maintenance on it) to the best replica
   pgha.cloud.patroni_switchover:
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     leader: pg-test-1
@@ -95,7 +95,7 @@ EXAMPLES = r"""
 - name: Schedule a switchover for the night
   pgha.cloud.patroni_switchover:
     api_urls: [https://10.0.1.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     api_username: patroni
     api_password: "{{ patroni_rest_password }}"
     candidate: pg-test-3
@@ -105,7 +105,7 @@ EXAMPLES = r"""
   module_defaults:
     group/pgha.cloud.patroni:
       api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008]
-      ca_path: inventories/prod/pki/ca.crt
+      ca_path: inventories/prod/.pki/ca.crt
       api_username: patroni
       api_password: "{{ patroni_rest_password }}"
   block:

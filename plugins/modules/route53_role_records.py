@@ -94,7 +94,7 @@ EXAMPLES = r"""
     zone: db.internal
     private_zone: true
     api_urls: [https://10.0.1.11:8008, https://10.0.2.11:8008, https://10.0.3.11:8008]
-    ca_path: inventories/prod/pki/ca.crt
+    ca_path: inventories/prod/.pki/ca.crt
     region: eu-west-1
 """
 

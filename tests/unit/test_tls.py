@@ -60,9 +60,9 @@ def test_the_controller_ca_is_the_inventorys_or_beside_the_first_source(tmp_path
     inventory_dir.mkdir()
     hosts_file = tmp_path / "hosts.yml"
     hosts_file.write_text("all: {}\n")
-    assert tls.pki_dir([str(inventory_dir), str(hosts_file)]) == str(inventory_dir / "pki")
-    assert tls.pki_dir([str(hosts_file), str(inventory_dir)]) == str(tmp_path / "pki")
-    assert tls.controller_ca({}, [str(inventory_dir)]) == str(inventory_dir / "pki" / "ca.crt")
+    assert tls.pki_dir([str(inventory_dir), str(hosts_file)]) == str(inventory_dir / ".pki")
+    assert tls.pki_dir([str(hosts_file), str(inventory_dir)]) == str(tmp_path / ".pki")
+    assert tls.controller_ca({}, [str(inventory_dir)]) == str(inventory_dir / ".pki" / "ca.crt")
     assert tls.controller_ca({"pki_dir": "/srv/ca"}, [str(inventory_dir)]) == "/srv/ca/ca.crt"
     assert tls.controller_ca({"pki_ca_cert": "/srv/own.crt", "pki_dir": "/srv/ca"}, []) == "/srv/own.crt"
     with pytest.raises(ValueError, match="run with -i INVENTORY"):
