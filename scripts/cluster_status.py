@@ -110,24 +110,24 @@ def main():
         ports = haproxy.cluster_ports(hostvars, groups, name, haproxy.fallback_ports(hostvars, router))
         address = hostvars[router].get("node_address", router)
         # TLS with the server's name checked against the deployment's CA.
-        tls = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
+        verify = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
         hv = members[0][1]
         # The business databases first: their owner may create tables right away.
         for user, password, database in app_logins(hv):
             print(f"\n  {database} (owner {user}):")
-            print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/{database}?{tls}")
-            print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/{database}?{tls}")
+            print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/{database}?{verify}")
+            print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/{database}?{verify}")
         # The admin login: databases and roles of pg_users, monitoring; no tables in `postgres`.
         user = "dbadmin"
         password = urllib.parse.quote(str(hv.get("pg_admin_password", "")), safe="")
         print(f"\n  admin ({user}):")
-        print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{tls}")
-        print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{tls}")
+        print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{verify}")
+        print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{verify}")
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
             vip = str(hv["pg_vip_address"]).split("/")[0]
             port = hv.get("patroni_pg_port", 5432)
-            print(f"    vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{tls}"
+            print(f"    vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{verify}"
                   "  (the leader, direct)")
     return 1 if failed else 0
 
