@@ -4,7 +4,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: sandbox sandbox-clean test lint unit molecule image venv docker bench
+.PHONY: sandbox sandbox-clean test lint unit molecule molecule-step image venv docker bench
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
@@ -43,6 +43,18 @@ unit: venv
 molecule: venv docker
 	rm -rf $(STALE_COPY)
 	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
+
+# One concern on its own, on a converged cluster (made or re-converged first):
+#   make molecule-step STEP=failover   (secrets, operations, scale, failover,
+#   vip, etcd-membership, remove; STEP=verify runs the verify playbook)
+# The containers stay up; `molecule destroy` removes them.
+STEPS := secrets operations scale failover vip etcd-membership remove
+molecule-step: venv docker
+	@case " $(STEPS) verify " in *" $(STEP) "*) ;; *) echo "STEP must be one of: $(STEPS) verify" >&2; exit 2;; esac
+	rm -rf $(STALE_COPY)
+	export PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" && molecule converge -s default && \
+	if [ "$(STEP)" = verify ]; then molecule verify -s default; \
+	else PGHA_SIDE_EFFECT=$(STEP).yml molecule side-effect -s default; fi
 
 # Each part's duration is printed at the end (scripts/run-parts.sh).
 test: venv
