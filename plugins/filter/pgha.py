@@ -112,6 +112,7 @@ class FilterModule(object):
             "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,
             "non_members": cluster.non_members,
+            "cluster_request": cluster.cluster_request,
             "sync_candidates": cluster.sync_candidates,
             "haproxy_routes": cluster.haproxy_routes,
             "etcd_initial_cluster": cluster.etcd_initial_cluster,

@@ -44,6 +44,43 @@ def api_urls(hosts, hostvars, port=8008):
     return urls
 
 
+def inventory_clusters(hostvars, groups):
+    """The clusters of the inventory: every pg_cluster a host of `groups['all']` sets, sorted."""
+    names = set()
+    for host in groups.get("all") or []:
+        value = hostvars[host].get("pg_cluster") if host in hostvars else None
+        if value:
+            names.add(str(value))
+    return sorted(names)
+
+
+def cluster_request(hostvars, groups, requested=None):
+    """Which cluster a day-2 playbook acts on: -e cluster=NAME, or the inventory's only one.
+
+    Returns {"cluster": name or None, "members": [hosts], "error": message or None}.
+    """
+    known = inventory_clusters(hostvars, groups)
+    listing = ", ".join(known) or "none: no host sets pg_cluster"
+    if requested in (None, ""):
+        if len(known) == 1:
+            requested = known[0]
+        else:
+            return {"cluster": None, "members": [],
+                    "error": f"set -e cluster=<name>: the inventory holds more than one cluster ({listing})"
+                    if known else f"the inventory holds no cluster ({listing})"}
+    name = str(requested)
+    members = [h for h in groups.get(name) or [] if host_pg_cluster(hostvars, h) == name]
+    if name not in known or not members:
+        return {"cluster": None, "members": [],
+                "error": f"cluster {name!r} is not a cluster of this inventory (clusters: {listing})"}
+    return {"cluster": name, "members": members, "error": None}
+
+
+def host_pg_cluster(hostvars, host):
+    value = hostvars[host].get("pg_cluster") if host in hostvars else None
+    return str(value) if value else None
+
+
 def non_members(hosts, hostvars, members):
     """Hosts whose address no Patroni member of `members` (GET /cluster) has."""
     known = {str(m.get("host")) for m in members or []}

@@ -209,3 +209,22 @@ def test_hba_rules_write_one_host_per_member_whatever_its_address_family():
     assert "hostssl all all fd00::99/128 scram-sha-256" in rules
     assert "hostssl all all 10.0.0.1/32 scram-sha-256" in rules
     assert not [r for r in rules if "::11/32" in r or "internal/" in r]
+
+
+def test_cluster_request_defaults_to_the_only_cluster_and_names_the_choices():
+    hostvars = {"a": {"pg_cluster": "pg-test"}, "b": {"pg_cluster": "pg-test"}, "e": {}}
+    groups = {"all": ["a", "b", "e"], "pg-test": ["a", "b"], "etcd": ["e"]}
+    assert cluster.cluster_request(hostvars, groups) == {"cluster": "pg-test", "members": ["a", "b"], "error": None}
+    assert cluster.cluster_request(hostvars, groups, "pg-test")["members"] == ["a", "b"]
+    # A name that is a group but not a cluster (etcd), or no group at all.
+    assert cluster.cluster_request(hostvars, groups, "etcd")["error"] == (
+        "cluster 'etcd' is not a cluster of this inventory (clusters: pg-test)")
+    assert cluster.cluster_request(hostvars, groups, "pg-nope")["cluster"] is None
+
+    hostvars["c"] = {"pg_cluster": "pg-other"}
+    groups.update({"all": ["a", "b", "c", "e"], "pg-other": ["c"]})
+    assert cluster.cluster_request(hostvars, groups)["error"] == (
+        "set -e cluster=<name>: the inventory holds more than one cluster (pg-other, pg-test)")
+    assert cluster.cluster_request(hostvars, groups, "pg-other")["members"] == ["c"]
+    assert cluster.cluster_request({"e": {}}, {"all": ["e"]})["error"] == (
+        "the inventory holds no cluster (none: no host sets pg_cluster)")
