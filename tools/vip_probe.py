@@ -5,7 +5,8 @@
 
     PGPASSWORD=... vip_probe.py --vip 10.210.0.100 --confirm-cluster pg-test \
         --fault 'docker kill pgha-sandbox-1' \
-        --patroni http://10.210.0.12:8008 --patroni http://10.210.0.13:8008
+        --patroni https://10.210.0.12:8008 --patroni https://10.210.0.13:8008 \
+        --patroni-ca inventories/sandbox/.pki/ca.crt
 
 Before the fault, the VIP must lead to a writable primary of the named
 cluster; its timeline is noted. The fault command then starts (split like a
