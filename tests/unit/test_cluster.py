@@ -214,7 +214,8 @@ def test_hba_rules_write_one_host_per_member_whatever_its_address_family():
 def test_cluster_request_defaults_to_the_only_cluster_and_names_the_choices():
     hostvars = {"a": {"pg_cluster": "pg-test"}, "b": {"pg_cluster": "pg-test"}, "e": {}}
     groups = {"all": ["a", "b", "e"], "pg-test": ["a", "b"], "etcd": ["e"]}
-    assert cluster.cluster_request(hostvars, groups) == {"cluster": "pg-test", "members": ["a", "b"], "error": None}
+    assert cluster.cluster_request(hostvars, groups) == {
+        "cluster": "pg-test", "members": ["a", "b"], "error": None}
     assert cluster.cluster_request(hostvars, groups, "pg-test")["members"] == ["a", "b"]
     # A name that is a group but not a cluster (etcd), or no group at all.
     assert cluster.cluster_request(hostvars, groups, "etcd")["error"] == (
