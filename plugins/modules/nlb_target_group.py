@@ -25,14 +25,8 @@ author:
   - pgha.cloud contributors
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - pgha.cloud.attributes
   - pgha.cloud.aws
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   name:
     description: Target group name (at most 32 characters, letters, digits and hyphens).

@@ -29,16 +29,10 @@ author:
   - pgha.cloud contributors
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - pgha.cloud.attributes
   - pgha.cloud.aws
   - pgha.cloud.members
   - pgha.cloud.patroni
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   target_group_arn:
     description: ARN of the target group. Give this or O(target_group_name).

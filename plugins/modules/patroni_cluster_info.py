@@ -22,15 +22,8 @@ author:
   - pgha.cloud contributors
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - pgha.cloud.attributes.info_module
   - pgha.cloud.patroni
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-    details: Nothing changes, so there is nothing to compare.
-  platform:
-    platforms: posix
 notes:
   - "Check mode: full support; the module only reads, so it runs the same in check mode."
   - "Diff mode: not applicable (nothing changes)."

@@ -26,14 +26,8 @@ author:
   - pgha.cloud contributors
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - pgha.cloud.attributes
   - pgha.cloud.patroni
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   settings:
     description:

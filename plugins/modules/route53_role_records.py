@@ -28,16 +28,10 @@ author:
   - pgha.cloud contributors
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - pgha.cloud.attributes
   - pgha.cloud.aws
   - pgha.cloud.members
   - pgha.cloud.patroni
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   cluster:
     description:

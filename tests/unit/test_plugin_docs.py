@@ -38,9 +38,17 @@ def _check(name, entry):
 def test_every_module_renders_with_examples_and_return():
     names = _names("modules")
     assert names
-    for name, entry in _docs("module", names).items():
+    docs = _docs("module", names)
+    for name, entry in docs.items():
         _check(name, entry)
         assert entry["return"] is not None, f"{name}: no RETURN"
+        # From the pgha.cloud.attributes fragment, merged with Ansible's descriptions.
+        attributes = entry["doc"]["attributes"]
+        assert attributes["check_mode"]["support"] == "full", name
+        assert attributes["diff_mode"]["support"] in ("full", "none"), name
+        assert attributes["check_mode"]["description"], name
+    assert docs["pgha.cloud.patroni_cluster_info"]["doc"]["attributes"]["diff_mode"]["support"] == "none"
+    assert docs["pgha.cloud.patroni_config"]["doc"]["attributes"]["diff_mode"]["support"] == "full"
 
 
 def test_every_inventory_plugin_renders():
