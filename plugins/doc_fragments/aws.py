@@ -7,20 +7,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-# Connection options of every AWS module; must match
-# plugins/module_utils/aws.py aws_argument_spec(). The EC2 inventory plugin
-# takes a list of regions, so it uses the fragment without `region`.
-_REGION = r"""
-  region:
-    description:
-      - AWS region, for example C(eu-west-1).
-      - When not given, boto3 takes it from C(AWS_REGION) / C(AWS_DEFAULT_REGION) or the profile;
-        the module fails naming this option when none of them sets one.
-    type: str
-    aliases: [aws_region]
-"""
-
-_CONNECTION = r"""
+class ModuleDocFragment(object):
+    # Connection options of every AWS module; must match
+    # plugins/module_utils/aws.py aws_argument_spec(). Modules take
+    # pgha.cloud.aws and pgha.cloud.aws.region; the EC2 inventory plugin takes
+    # a list of regions of its own, so it uses pgha.cloud.aws alone.
+    # (Plain string literals: ansible-test's yamllint reads them.)
+    DOCUMENTATION = r"""
+options:
   profile:
     description:
       - Named profile from C(~/.aws/config) / C(~/.aws/credentials).
@@ -63,16 +57,17 @@ _CONNECTION = r"""
       - Seconds to wait for an API answer.
     type: float
     default: 10
-"""
-
-_REQUIREMENTS = r"""
 requirements:
   - boto3 and botocore (pinned in the collection's C(requirements.txt))
 """
 
-
-class ModuleDocFragment(object):
-    # pgha.cloud.aws: the modules' options.
-    DOCUMENTATION = "options:" + _REGION + _CONNECTION + _REQUIREMENTS
-    # pgha.cloud.aws.connection: everything but the region.
-    CONNECTION = "options:" + _CONNECTION + _REQUIREMENTS
+    REGION = r"""
+options:
+  region:
+    description:
+      - AWS region, for example C(eu-west-1).
+      - When not given, boto3 takes it from C(AWS_REGION) / C(AWS_DEFAULT_REGION) or the profile;
+        the module fails naming this option when none of them sets one.
+    type: str
+    aliases: [aws_region]
+"""

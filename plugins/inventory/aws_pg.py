@@ -89,7 +89,7 @@ options:
 extends_documentation_fragment:
   - constructed
   - inventory_cache
-  - pgha.cloud.aws.connection
+  - pgha.cloud.aws
 notes:
   - C(strict) applies to C(compose), C(groups) and C(keyed_groups) only; identity tag problems always fail.
   - With C(cache=true) the instances (not the groups) are cached under a key made from this file's path;

@@ -22,11 +22,12 @@ description:
     (C(target_health_state.unhealthy.connection_termination.enabled)).
   - Targets are not managed here; M(pgha.cloud.nlb_targets) registers the members by their live role.
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes
   - pgha.cloud.aws
+  - pgha.cloud.aws.region
 options:
   name:
     description: Target group name (at most 32 characters, letters, digits and hyphens).

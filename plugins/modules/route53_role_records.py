@@ -25,11 +25,12 @@ description:
     Patroni's REST port (C(/primary), C(/replica?lag=)); never a TCP check on the PostgreSQL
     port, which replicas pass too.
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes
   - pgha.cloud.aws
+  - pgha.cloud.aws.region
   - pgha.cloud.members
   - pgha.cloud.patroni
 options:
