@@ -125,7 +125,7 @@ def main():
         print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{verify}")
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
-            vip = str(hv["pg_vip_address"]).split("/")[0]
+            vip = str(hv["pg_vip_address"]).split("/", maxsplit=1)[0]
             port = hv.get("patroni_pg_port", 5432)
             print(f"    vip:        postgres://{user}:{password}@{vip}:{port}/postgres?{verify}"
                   "  (the leader, direct)")

@@ -236,7 +236,7 @@ def sandbox_vars():
 
 def run(argv, **kw):
     started = time.time()
-    res = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, **kw)
+    res = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False, **kw)
     return res, round(time.time() - started, 1)
 
 
@@ -292,7 +292,7 @@ def pgbench(host, port, password, seconds, select_only):
     env = dict(os.environ, PGPASSWORD=password)
     argv = ["pgbench", "-h", host, "-p", str(port), "-U", "dbadmin", "-c", "4", "-j", "2", "-T", str(seconds),
             "-n"] + (["-S"] if select_only else []) + ["pgha_bench"]
-    res = subprocess.run(argv, capture_output=True, text=True, env=env)
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     return pgbench_tps(res.stdout)
 
 
@@ -308,8 +308,8 @@ def compare_tps(direct, proxied):
     if not pairs:
         return {"direct_tps": None, "haproxy_tps": None, "ratio": None, "rounds": 0,
                 "runs": {"direct": direct, "haproxy": proxied}}
-    return {"direct_tps": round(statistics.median(d for d, _ in pairs), 1),
-            "haproxy_tps": round(statistics.median(h for _, h in pairs), 1),
+    return {"direct_tps": round(statistics.median(d for d, _h in pairs), 1),
+            "haproxy_tps": round(statistics.median(h for _d, h in pairs), 1),
             "ratio": round(statistics.median(h / d for d, h in pairs), 3),
             "rounds": len(pairs), "runs": {"direct": direct, "haproxy": proxied}}
 
@@ -333,7 +333,8 @@ def bench_tps(leader, password, seconds, rounds=3):
             proxied.append(tps[5433])
         out[mode] = compare_tps(direct, proxied)
     out["connection set-up"] = bench_connect(leader, password, seconds, rounds)
-    subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True)
+    subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True,
+                   check=False)
     return out
 
 
@@ -358,7 +359,7 @@ def bench_connect(leader, password, seconds, rounds=3):
             env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
             argv = ["pgbench", "-h", leader, "-p", "5433", "-U", "dbadmin", "-C", "-S", "-c", "2", "-j", "2",
                     "-T", str(seconds), "-n", "pgha_bench"]
-            res = subprocess.run(argv, capture_output=True, text=True, env=env)
+            res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
             runs[sslmode].append(pgbench_connect_ms(res.stdout))
     return compare_connect(runs["require"], runs["disable"])
 
@@ -385,7 +386,7 @@ def drill(scenario, config, rep, hosts, secrets, out):
     if scenario.startswith("etcd"):
         argv += ["--hold", "30"]
     started = time.time()
-    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    res = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     try:
         result = json.loads(res.stdout)
     except ValueError:
@@ -402,7 +403,7 @@ def drill(scenario, config, rep, hosts, secrets, out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0],
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default=",".join(CONFIGS),

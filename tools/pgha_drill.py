@@ -646,7 +646,10 @@ def timeline_svg(series, marks, t0, title, width=900, height=320, bucket=BUCKET_
     lane_h = (plot_h - lane_gap * (len(lanes) - 1)) / len(lanes)
     n = max((len(s[2]) for s in series), default=1) or 1
     span = n * bucket
-    x_of = lambda s: left + plot_w * (s / span)  # noqa: E731 - local scale
+
+    def x_of(s):  # the local time scale
+        return left + plot_w * (s / span)
+
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -752,7 +755,7 @@ def container_for(member, pattern):
 
 
 def docker(*argv, check=True, timeout=120):
-    res = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise RuntimeError(f"docker {' '.join(argv)} failed: {res.stderr.strip()}")
     return res
@@ -838,7 +841,7 @@ def default_api_urls(dsns, port):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="pgha_drill.py", description=__doc__.split("\n\n")[0],
+        prog="pgha_drill.py", description=__doc__.split("\n\n", maxsplit=1)[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dsn", action="append", required=True,
                    help="entry point the writers go through (repeat), without a password: that comes "
@@ -1071,7 +1074,7 @@ def wait_writable(dsns, timeout, check=writable):
     """Wait until every entry point leads to a writable primary (3 fresh connections in a row each)."""
     deadline = time.time() + timeout
     while True:
-        if all(check(d) for d in dsns for _ in range(3)):
+        if all(check(d) for d in dsns for _attempt in range(3)):
             return True
         if time.time() > deadline:
             return False
@@ -1187,7 +1190,7 @@ def main(argv=None):
         fault_at = time.time()
         fault_time_source = "drill"
         if args.fault:
-            res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True)
+            res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True, check=False)
             fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
         elif args.fault_kind == "switchover":
             fault_rc, fault_out = switchover(leader, os.environ.get("PGHA_PATRONI_AUTH"))

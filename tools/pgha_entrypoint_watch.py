@@ -73,7 +73,7 @@ def watch(args, aws, now=time.time, sleep=time.sleep):
         at = now()
         current = leader(args.patroni, context=context)
         try:
-            targets = [ip for ip, _ in awslib.registered_targets(aws, args.target_group_arn)] \
+            targets = [ip for ip, _port in awslib.registered_targets(aws, args.target_group_arn)] \
                 if args.target_group_arn else None
             records = record_ips(aws, args.zone_id, args.record) if args.zone_id else None
         except awslib.AwsError as e:
@@ -107,7 +107,7 @@ def watch(args, aws, now=time.time, sleep=time.sleep):
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--patroni", action="append", required=True,
                    help="Patroni REST URL (repeat for each member)")
     p.add_argument("--patroni-ca", metavar="FILE", default=os.environ.get("PGHA_PATRONI_CA"),
@@ -140,7 +140,7 @@ def main(argv=None):
     result = watch(args, aws)
     print(json.dumps(result, indent=2, sort_keys=True))
     followed = all(result[f"{k}_at"] for k, given in (("target_group", args.target_group_arn),
-                                                       ("record", args.zone_id)) if given)
+                                                      ("record", args.zone_id)) if given)
     return 0 if result["promoted_at"] and followed else 1
 
 

@@ -470,7 +470,7 @@ def sync_role_records(
         return health_check_id(aws, ip, health_check_port, path, check_mode) if health_check_port else None
 
     want_primary = [
-        entrypoints.primary_record(names["primary"], ip, ttl, check(ip, "/primary")) for _, ip in primary
+        entrypoints.primary_record(names["primary"], ip, ttl, check(ip, "/primary")) for _name, ip in primary
     ]
     replica_path = "/primary" if replicas == primary else f"/replica?lag={max_lag}"
     want_replica = [

@@ -172,7 +172,7 @@ class _Rules:
 
     def add(self, proto, port, comment, sources):
         rule = self.by_key.setdefault((proto, port), {"proto": proto, "port": port, "comments": [],
-                                                       "sources": []})
+                                                      "sources": []})
         if comment not in rule["comments"]:
             rule["comments"].append(comment)
         rule["sources"].extend(sources)

@@ -350,7 +350,7 @@ def _timing_errors(hostvars, cluster, hosts, rto):
     plan = presets.RTO_PLANS[rto]
     preset = f"ttl={plan['ttl']}, loop_wait={plan['loop_wait']}, retry_timeout={plan['retry_timeout']}"
     combos = _group_hosts(
-        hosts, lambda host: tuple(_get(hostvars, host, var) for var, _ in TIMING_OVERRIDES))
+        hosts, lambda host: tuple(_get(hostvars, host, var) for var, _key in TIMING_OVERRIDES))
     for combo, combo_hosts in combos:
         where = _where(cluster, combo_hosts)
         timings = dict(plan)
@@ -684,10 +684,10 @@ def _vip_errors(hostvars, groups, cluster, members):
     if not with_vip:
         stray = [(name, host) for name in VIP_VARS for host in members
                  if not _is_blank(_get(hostvars, host, name))]
-        names = list(dict.fromkeys(name for name, _ in stray))
+        names = list(dict.fromkeys(name for name, _host in stray))
         if not names:
             return []
-        hosts = list(dict.fromkeys(host for _, host in stray))
+        hosts = list(dict.fromkeys(host for _name, host in stray))
         return [(f"{_where(cluster, hosts)}: {', '.join(names)} set but pg_entrypoints does not "
                  "list vip, so no VIP would be deployed; add vip to pg_entrypoints (e.g. "
                  f"pg_entrypoints: [haproxy, vip]) or remove {', '.join(names)}")]
@@ -1090,6 +1090,6 @@ def identity_errors(hostvars, groups):
     What an inventory plugin can judge on its own: the variables and secrets
     from group_vars, and etcd members from other sources, are not known yet.
     """
-    errors, _ = _errors(hostvars, groups, IDENTITY_CHECKS)
+    errors, _clusters = _errors(hostvars, groups, IDENTITY_CHECKS)
     errors.extend(_etcd_seq_errors(hostvars, list(groups.get(ETCD_GROUP) or ())))
     return errors

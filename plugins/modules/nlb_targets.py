@@ -26,11 +26,12 @@ description:
     HAProxy hosts in front of the cluster (the hybrid layout), each routing to the service's role
     by itself. Patroni is not asked, and nothing needs to change on a failover."
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes
   - pgha.cloud.aws
+  - pgha.cloud.aws.region
   - pgha.cloud.members
   - pgha.cloud.patroni
 options:
@@ -176,7 +177,7 @@ def run(module, aws):
     p = module.params
     chosen = chosen_targets(module)
     arn = target_group_arn(module, aws)
-    ips = [ip for _, ip in chosen]
+    ips = [ip for _name, ip in chosen]
     if arn is None:  # check mode before the group exists: every target would be new
         desired = [f"{ip}:{p['port']}" for ip in ips]
         sync = dict(changed=bool(desired), before=[], after=desired, added=desired, removed=[])

@@ -19,7 +19,7 @@ description:
   - The cluster's own state is the truth about which member leads; use this module instead of
     the inventory to find the primary.
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes.info_module

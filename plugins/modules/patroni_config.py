@@ -23,7 +23,7 @@ description:
   - Reports the members that need a PostgreSQL restart to apply a changed parameter;
     it never restarts anything.
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes

@@ -25,7 +25,7 @@ description:
     writes for the whole restart. Switch over first (M(pgha.cloud.patroni_switchover)), then restart
     the former leader as a replica.
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes.no_diff

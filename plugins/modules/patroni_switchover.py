@@ -22,7 +22,7 @@ description:
     (the old leader included) streams from it again, polling C(GET /cluster).
   - With O(force=true) and no healthy leader, promotes the candidate with C(POST /failover).
 author:
-  - pgha.cloud contributors
+  - pgha.cloud contributors (@pgha-cloud)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - pgha.cloud.attributes

@@ -174,7 +174,7 @@ def _handler(fake, name):
 
         do_GET = do_PATCH = do_POST = _handle
 
-        def do_GET_cluster(self, _):
+        def do_GET_cluster(self, _request_body):
             out = {"members": copy.deepcopy(fake.members), "scope": "pg-fake"}
             if fake.paused:
                 out["pause"] = True
@@ -182,10 +182,10 @@ def _handler(fake, name):
                 out["scheduled_switchover"] = fake.scheduled
             self._reply(200, out)
 
-        def do_GET_config(self, _):
+        def do_GET_config(self, _request_body):
             self._reply(200, fake.config)
 
-        def do_GET_patroni(self, _):
+        def do_GET_patroni(self, _request_body):
             m = fake.get(name)
             out = {"state": m["state"], "role": "primary" if m["role"] == "leader" else "replica",
                    "timeline": m["timeline"],

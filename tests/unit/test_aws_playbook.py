@@ -77,7 +77,7 @@ def play(extra_vars, playbook=PLAYBOOK, inventory=("-i", "localhost,", "-c", "lo
     )
     recaps = re.findall(r"\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
     assert proc.returncode == 0 and recaps, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return sum(int(changed) for _, changed, _, _ in recaps)
+    return sum(int(changed) for _ok, changed, _unreachable, _failed in recaps)
 
 
 def state(moto):

@@ -113,6 +113,7 @@ def run_script(cfg_path, *args, script=SCRIPT, pythonpath=str(COLLECTIONS), time
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
     return proc.returncode, proc.stderr, time.time() - started
 
@@ -146,7 +147,7 @@ def test_promotion_moves_every_entry_point_to_the_new_primary(tmp_path, aws):
     steps = [line.split(": ", 1)[1] for line in log.splitlines() if "(at " in line or "finished in" in line]
     print("promotion callback against moto:", "; ".join(steps), f"; {took:.2f}s with interpreter start")
     # Called again (Patroni may repeat a callback): nothing left to change.
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
     assert rc == 0 and log.count("already right") == 4, log
 
 
@@ -172,14 +173,14 @@ def test_promotion_of_the_last_replica_keeps_the_replica_name(tmp_path, aws):
             ]
         },
     )
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
     assert rc == 0, log
     assert records(aws)[REPLICA] == {"pg-2": [IPS["pg-2"]]}  # the leader serves reads until a replica streams
     assert targets(aws, "replica") == []
 
 
 def test_demotion_leaves_the_primary_group_only(tmp_path, aws):
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-1"), "on_role_change", "replica", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-1"), "on_role_change", "replica", "pg-test")
     assert rc == 0, log
     assert targets(aws, "primary") == []
     assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}  # left for the new leader to take over
@@ -187,29 +188,31 @@ def test_demotion_leaves_the_primary_group_only(tmp_path, aws):
 
 
 def test_on_stop_of_the_primary_leaves_the_primary_group(tmp_path, aws):
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-1"), "on_stop", "primary", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-1"), "on_stop", "primary", "pg-test")
     assert rc == 0, log
     assert targets(aws, "primary") == []
 
 
 def test_check_mode_changes_nothing(tmp_path, aws):
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "--check", "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(
+        config(tmp_path, aws, "pg-2"), "--check", "on_role_change", "primary", "pg-test"
+    )
     assert rc == 0 and "nlb primary: ['10.0.1.11:5432'] -> ['10.0.2.11:5432'] (at " in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
     assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}
 
 
 def test_other_cluster_and_other_actions_do_nothing(tmp_path, aws):
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-other")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-other")
     assert rc == 0 and "configured for pg-test; nothing done" in log
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2"), "on_start", "replica", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_start", "replica", "pg-test")
     assert rc == 0 and "nothing to do" in log
     assert targets(aws, "primary") == [IPS["pg-1"]]
 
 
 def test_reconcile_on_the_leader_repairs_drift_after_a_failover(tmp_path, aws, fake):
     fake._promote("pg-3")  # pg-3 leads now; nothing told AWS
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
     assert rc == 0, log
     assert targets(aws, "primary") == [IPS["pg-3"]]
     assert targets(aws, "replica") == [IPS["pg-1"], IPS["pg-2"]]
@@ -217,21 +220,21 @@ def test_reconcile_on_the_leader_repairs_drift_after_a_failover(tmp_path, aws, f
         PRIMARY: {"": [IPS["pg-3"]]},
         REPLICA: {"pg-1": [IPS["pg-1"]], "pg-2": [IPS["pg-2"]]},
     }
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
     assert rc == 0 and log.count("already right") == 4, log
     assert fake.writes() == []
 
 
 def test_reconcile_on_a_replica_writes_nothing(tmp_path, aws, fake):
     fake._promote("pg-3")
-    rc, log, _ = run_script(config(tmp_path, aws, "pg-2", fake), "--reconcile")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2", fake), "--reconcile")
     assert rc == 0 and "pg-2 is not the running leader (leader: pg-3)" in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
 
 
 def test_reconcile_without_patroni_changes_nothing_and_exits_0(tmp_path, aws):
     cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"])
-    rc, log, _ = run_script(cfg, "--reconcile")
+    rc, log, _elapsed = run_script(cfg, "--reconcile")
     assert rc == 0 and "no Patroni REST API answered GET /cluster" in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
 
@@ -287,10 +290,10 @@ def test_the_deadline_bounds_a_hanging_api(tmp_path, aws, silent_endpoint):
 def test_bad_config_is_logged_and_exits_0(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("{not json")
-    rc, log, _ = run_script(path, "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(path, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "cannot read the config" in log
     path.write_text(json.dumps({"cluster": "pg-test", "node_name": "pg-1"}))
-    rc, log, _ = run_script(path, "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(path, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "lacks node_ip" in log
 
 
@@ -305,7 +308,7 @@ def test_node_layout_without_ansible(tmp_path, aws):
     # The nodes have no Ansible: shadow the one in this venv so that importing it fails there too.
     (node / "lib" / "ansible").mkdir()
     (node / "lib" / "ansible" / "__init__.py").write_text("raise ImportError('no Ansible on this node')\n")
-    rc, log, _ = run_script(
+    rc, log, _elapsed = run_script(
         config(tmp_path, aws, "pg-2"),
         "on_role_change",
         "primary",
@@ -323,9 +326,9 @@ def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
     keys = dict(access_key="AKIAEXAMPLEKEY", secret_key="aws-s3cret", session_token="token-s3cret")
     cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"],
                  aws={"region": MOTO_REGION, "endpoint_url": aws["url"], **keys}, **secrets)
-    rc, log, _ = run_script(cfg, "--reconcile")
+    rc, log, _elapsed = run_script(cfg, "--reconcile")
     assert rc == 0 and "no Patroni REST API answered" in log and "s3cret" not in log, log
     cfg = config(tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
                                              **keys}, **secrets)
-    rc, log, _ = run_script(cfg, "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "did not answer" in log and "s3cret" not in log, log

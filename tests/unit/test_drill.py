@@ -227,12 +227,13 @@ def test_etcd_quorum_loss_stops_a_majority_starting_with_the_leaders_node():
     inject, restore, targets = drill.fault_plan("etcd-quorum-loss", MEMBERS[1], MEMBERS, "c{seq}", "/d", [])
     assert targets == ["c2", "c1"]
     assert [c[-1] for c in inject] == ["etcd", "etcd"] and [c[-2] for c in restore] == ["start", "start"]
-    _, _, one = drill.fault_plan("etcd-member-loss", MEMBERS[1], MEMBERS, "c{seq}", "/d", [])
+    _inject, _restore, one = drill.fault_plan("etcd-member-loss", MEMBERS[1], MEMBERS, "c{seq}", "/d", [])
     assert one == ["c2"]
 
 
 def test_postmaster_kill_reads_the_pid_from_the_data_directory():
-    inject, restore, _ = drill.fault_plan("postmaster-kill", MEMBERS[0], MEMBERS, "c{seq}", "/var/lib/pg", [])
+    inject, restore, _targets = drill.fault_plan("postmaster-kill", MEMBERS[0], MEMBERS, "c{seq}",
+                                                 "/var/lib/pg", [])
     assert inject[0][-1] == "/var/lib/pg" and "postmaster.pid" in inject[0][4]
     assert restore == []  # Patroni brings PostgreSQL back by itself
 

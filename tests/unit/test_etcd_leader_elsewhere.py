@@ -27,7 +27,7 @@ HOSTS = {"1001": "127.0.0.11", "1002": "127.0.0.12", "1003": "127.0.0.13"}
 
 def port_free_on_all():
     """A port that is free on every fake node's address."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket() as s:
             s.bind((HOSTS["1001"], 0))
             port = s.getsockname()[1]

@@ -37,7 +37,7 @@ def _options(options):
 
 
 def test_the_generated_docs_are_up_to_date():
-    files, _ = gen.generate(ROOT)
+    files, _warnings = gen.generate(ROOT)
     assert "docs/roles.md" in files
     assert {f"roles/{role}/README.md" for role in ROLES} <= set(files)
     stale = gen.drifted(files, ROOT)
@@ -65,7 +65,7 @@ def test_every_option_has_a_type_and_a_description(role):
 
 
 def test_the_generator_finds_nothing_to_warn_about():
-    _, warnings = gen.generate(ROOT)
+    _files, warnings = gen.generate(ROOT)
     assert not warnings, "\n".join(warnings)
 
 
@@ -136,7 +136,7 @@ def test_the_generator_warns_about_an_undocumented_default_and_a_missing_descrip
     del spec["argument_specs"]["main"]["options"]["node_timezone"]["description"]
     spec["argument_specs"]["main"]["options"]["node_nofile_limit"]["type"] = "str"
     spec_file.write_text(yaml.safe_dump(spec))
-    _, warnings = gen.generate(tmp_path)
+    _files, warnings = gen.generate(tmp_path)
     assert warnings == [
         "roles/node/meta/argument_specs.yml (main): option node_timezone has no description",
         "roles/node/meta/argument_specs.yml: node_nofile_limit is of type str, but its default 65536 is not",

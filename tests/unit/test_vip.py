@@ -33,8 +33,8 @@ def test_unset_vrid_is_derived(given):
 
 
 @pytest.mark.parametrize("given, reason", [(0, "outside 1..255"), (256, "outside 1..255"), (-1, "outside"),
-                                          ("abc", "not an integer"), (True, "not an integer"),
-                                          (1.5, "not an integer"), ([1], "not an integer")])
+                                           ("abc", "not an integer"), (True, "not an integer"),
+                                           (1.5, "not an integer"), ([1], "not an integer")])
 def test_bad_vrid_is_refused(given, reason):
     with pytest.raises(ValueError, match=reason):
         vip.effective_vrid("pg-test", given)

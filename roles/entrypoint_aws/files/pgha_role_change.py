@@ -198,11 +198,11 @@ def reconcile(cfg, check=False):
     max_lag = int(cfg.get("replica_max_lag", entrypoints.DEFAULT_REPLICA_MAX_LAG))
     addresses = cfg.get("addresses") or {}
     leader = entrypoints.desired_members(cluster, "primary", max_lag, addresses)
-    if [ip for _, ip in leader] != [cfg["node_ip"]]:
+    if [ip for _name, ip in leader] != [cfg["node_ip"]]:
         log.info(
             "reconcile: %s is not the running leader (leader: %s); the leader reconciles",
             cfg["node_name"],
-            ", ".join(n for n, _ in leader) or "none running",
+            ", ".join(n for n, _ip in leader) or "none running",
         )
         return
     aws, port = aws_client(cfg), int(cfg.get("data_port", 5432))
@@ -210,7 +210,7 @@ def reconcile(cfg, check=False):
     for service in entrypoints.SERVICES:
         arn = nlb.get(f"{service}_target_group_arn")
         if arn:
-            ips = [ip for _, ip in entrypoints.desired_members(cluster, service, max_lag, addresses)]
+            ips = [ip for _name, ip in entrypoints.desired_members(cluster, service, max_lag, addresses)]
             report(f"nlb {service}", awslib.sync_targets(aws, arn, ips, port, service, check))
     if r53:
         primary_name, replica_name = record_names(r53)

@@ -49,7 +49,7 @@ def configure(cacert=None, cert=None, key=None, credentials=None):
         if cert:
             TLS.load_cert_chain(cert, key)
     if credentials:
-        name, _, password = credentials.strip().partition(":")
+        name, _sep, password = credentials.strip().partition(":")
         AUTH.update(name=name, password=password, token=None)
 
 
