@@ -36,6 +36,7 @@ lint: venv
 	ruff check plugins tests scripts tools roles
 	cd collections/ansible_collections/pgha/cloud && antsibull-changelog lint
 	./scripts/check-collection.sh
+	./scripts/sanity.sh
 
 unit: venv
 	pytest -q tests/unit

@@ -6,7 +6,6 @@
 # (snake_case); the hyphenated 0.3 names remain as path-only aliases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -81,8 +81,9 @@ lead=$(leader https)
 [ "$lead" = pg-test-1 ] || { echo "led by '$lead' after the upgrade, expected pg-test-1" >&2; exit 1; }
 rows=$(sql pgha-sandbox-1 "SELECT count(*) FROM upgrade_check")
 after=$(sql pgha-sandbox-1 "SELECT system_identifier FROM pg_control_system()")
-[ "$rows" = 1000 ] && [ "$after" = "$sysid" ] || {
-  echo "rows $rows (want 1000), system identifier $after (want $sysid)" >&2; exit 1; }
+if [ "$rows" != 1000 ] || [ "$after" != "$sysid" ]; then
+  echo "rows $rows (want 1000), system identifier $after (want $sysid)" >&2; exit 1
+fi
 for n in 2 3; do
   [ "$(sql "pgha-sandbox-$n" "SELECT count(*) FROM upgrade_check")" = 1000 ] \
     || { echo "pgha-sandbox-$n does not have the rows" >&2; exit 1; }
