@@ -4,9 +4,9 @@
 # containers: deploy 0.3 from a git worktree, write rows, check that this
 # checkout's deploy refuses the plaintext cluster, follow the steps, deploy
 # this checkout, and check the rows, the system identifier and TLS.
-# About 20 minutes; not part of `make test`. Replaces the sandbox (it is left
+# About 10 minutes; not part of `make test`. Replaces the sandbox (it is left
 # running, upgraded; `make sandbox-clean` removes it).
-# Status: written, not run yet (docs/security.md says the steps are untested).
+# Figures of the last run: docs/results.md, "Upgrade from 0.3 on the sandbox".
 #   tests/upgrade/from_0_3.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
