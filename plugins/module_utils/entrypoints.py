@@ -19,11 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import ipaddress
-import json
-import ssl
-from urllib.request import Request, urlopen
 
 SERVICES = ("primary", "replica")
 PRIMARY_ROLES = ("leader", "primary", "master")
@@ -231,28 +227,3 @@ def apply_record_changes(current, changes):
         else:
             out[rrset.get("SetIdentifier")] = rrset
     return [out[k] for k in sorted(out, key=str)]
-
-
-# -- Patroni, from the nodes (no Ansible there) --------------------------------
-def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
-    """GET /cluster from the first of `urls` that answers; raises EntrypointError naming every URL tried.
-
-    https URLs are checked against `cafile` (the deployment's CA), else the system's CAs.
-    """
-    errors = []
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
-    for url in urls:
-        request = Request(url.rstrip("/") + "/cluster", headers={"Accept": "application/json"})
-        if username:
-            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            request.add_header("Authorization", "Basic " + token)
-        try:
-            with urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310 (URLs from our config)
-                return json.loads(resp.read().decode("utf-8"))
-        except Exception as e:  # URLError, timeouts, bad JSON: try the next member
-            errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
-    raise EntrypointError(
-        "no Patroni REST API answered GET /cluster ({}); check patroni_urls and that Patroni runs".format(
-            "; ".join(errors) or "no URL given"
-        )
-    )

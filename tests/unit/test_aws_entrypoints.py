@@ -183,16 +183,3 @@ def test_patroni_calls_the_script_only_for_the_aws_entrypoints(wanted, expected)
 def test_an_nlb_in_front_of_haproxy_needs_no_callback(wanted, nlb_targets, follows):
     assert ep.follows_roles(wanted, nlb_targets) == follows
     assert bool(ep.patroni_callbacks(wanted, nlb_targets)) == bool(follows)
-
-
-def test_fetch_cluster_checks_https_members_against_the_ca_file(test_ca, tmp_path):
-    from fake_patroni import FakePatroni
-    from tls_testca import make_ca
-
-    fake = FakePatroni(tls=test_ca)
-    try:
-        assert len(ep.fetch_cluster(fake.urls, cafile=test_ca["ca"])["members"]) == 3
-        with pytest.raises(ep.EntrypointError, match="CERTIFICATE_VERIFY_FAILED"):
-            ep.fetch_cluster(fake.urls, cafile=make_ca(tmp_path)["ca"])
-    finally:
-        fake.close()

@@ -332,3 +332,21 @@ def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
                                              **keys}, **secrets)
     rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "did not answer" in log and "s3cret" not in log, log
+
+
+def test_fetch_cluster_checks_https_members_against_the_ca_file(test_ca, tmp_path):
+    import importlib.util
+
+    from fake_patroni import FakePatroni
+    from tls_testca import make_ca
+
+    spec = importlib.util.spec_from_file_location("pgha_role_change", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    fake = FakePatroni(tls=test_ca)
+    try:
+        assert len(script.fetch_cluster(fake.urls, cafile=test_ca["ca"])["members"]) == 3
+        with pytest.raises(script.PatroniError, match="CERTIFICATE_VERIFY_FAILED"):
+            script.fetch_cluster(fake.urls, cafile=make_ca(tmp_path)["ca"])
+    finally:
+        fake.close()

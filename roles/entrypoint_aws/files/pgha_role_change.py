@@ -18,14 +18,17 @@ file on the nodes; in the source tree they are found on PYTHONPATH.
 """
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
+from urllib.request import Request, urlopen
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
@@ -54,6 +57,10 @@ class ConfigError(Exception):
         self.message = message
 
 
+class PatroniError(ConfigError):
+    """No member's REST API answered; the message names each URL and its error."""
+
+
 def _alarm(signum, frame):
     # Second chance first: if the Deadline is swallowed anyway, the next alarm ends the process.
     signal.signal(signal.SIGALRM, _exit_now)
@@ -75,7 +82,9 @@ def load_libraries():
 
 def _expected(error):
     """Errors whose message already says what is wrong: logged without a traceback."""
-    known = (ConfigError,) if awslib is None else (ConfigError, awslib.AwsError, entrypoints.EntrypointError)
+    known = (ConfigError,)
+    if awslib is not None:
+        known += (awslib.AwsError, entrypoints.EntrypointError)
     return isinstance(error, known)
 
 
@@ -186,9 +195,33 @@ def role_change(cfg, action, role, cluster, check=False):
         log.info("%s %s: nothing to do", action, role)
 
 
+def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
+    """GET /cluster from the first of `urls` that answers; raises PatroniError naming every URL tried.
+
+    https URLs are checked against `cafile` (the deployment's CA), else the system's CAs.
+    """
+    errors = []
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    for url in urls:
+        request = Request(url.rstrip("/") + "/cluster", headers={"Accept": "application/json"})
+        if username:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            request.add_header("Authorization", "Basic " + token)
+        try:
+            with urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310 (URLs from our config)
+                return json.loads(resp.read().decode("utf-8"))
+        except Exception as e:  # URLError, timeouts, bad JSON: try the next member
+            errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
+    raise PatroniError(
+        "no Patroni REST API answered GET /cluster ({}); check patroni_urls and that Patroni runs".format(
+            "; ".join(errors) or "no URL given"
+        )
+    )
+
+
 def reconcile(cfg, check=False):
     """Make every entry point match GET /cluster; only the running leader writes."""
-    cluster = entrypoints.fetch_cluster(
+    cluster = fetch_cluster(
         cfg.get("patroni_urls") or [],
         timeout=float(cfg.get("patroni_timeout", 2)),
         username=cfg.get("patroni_username"),
