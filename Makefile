@@ -13,6 +13,13 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 venv: $(VENV)/.installed
 
+# The Galaxy importer in a venv of its own (scripts/check-collection.sh).
+IMPORTER := .venv-importer
+$(IMPORTER)/.installed: requirements-importer.txt
+	python3 -m venv $(IMPORTER)
+	$(IMPORTER)/bin/pip install -q -r requirements-importer.txt
+	touch $@
+
 docker:
 	./scripts/ensure-docker.sh
 
@@ -29,7 +36,7 @@ sandbox-clean:
 # prerun) would shadow the checkout: the tools must see the code as it is.
 STALE_COPY := $(HOME)/.ansible/collections/ansible_collections/pgha/cloud
 
-lint: venv
+lint: venv $(IMPORTER)/.installed
 	rm -rf $(STALE_COPY)
 	yamllint .
 	ansible-lint --profile production

@@ -16,6 +16,18 @@ if tar tzf "$tarball" | grep -E '^inventories/[^/]+/\.?pki/|\.key$|^molecule/|^d
   echo "the tarball holds files it must not (above)" >&2
   exit 1
 fi
+# The Galaxy importer, as Galaxy runs it on upload (its own venv, see the
+# Makefile). ansible-lint and ansible-test sanity run in make lint already.
+printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = False\nRUN_FLAKE8 = True\nLOCAL_IMAGE_DOCKER = False\n' \
+  > "$tmp/importer.cfg"
+if ! GALAXY_IMPORTER_CONFIG="$tmp/importer.cfg" PATH="$PWD/.venv-importer/bin:$PATH" \
+    .venv-importer/bin/python -m galaxy_importer.main "$tarball" >"$tmp/importer.log" 2>&1; then
+  tail -n 30 "$tmp/importer.log" >&2
+  echo "the Galaxy importer rejects the tarball (above)" >&2
+  exit 1
+fi
+echo "the Galaxy importer accepts it ($(grep -c '^WARNING' "$tmp/importer.log" || true) warnings)"
+
 # A configuration of its own: the checkout's ansible.cfg points at collections/.
 printf '[defaults]\ncollections_path = %s\n' "$tmp/collections" > "$tmp/ansible.cfg"
 export ANSIBLE_CONFIG="$tmp/ansible.cfg"
