@@ -20,8 +20,9 @@ fi
 # Makefile). ansible-lint and ansible-test sanity run in make lint already.
 printf '[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = False\nRUN_FLAKE8 = True\nLOCAL_IMAGE_DOCKER = False\n' \
   > "$tmp/importer.cfg"
-if ! GALAXY_IMPORTER_CONFIG="$tmp/importer.cfg" PATH="$PWD/.venv-importer/bin:$PATH" \
-    .venv-importer/bin/python -m galaxy_importer.main "$tarball" >"$tmp/importer.log" 2>&1; then
+# (from $tmp: it writes importer_result.json where it runs)
+if ! (cd "$tmp" && GALAXY_IMPORTER_CONFIG="$tmp/importer.cfg" PATH="$OLDPWD/.venv-importer/bin:$PATH" \
+    "$OLDPWD/.venv-importer/bin/python" -m galaxy_importer.main "$tarball" >"$tmp/importer.log" 2>&1); then
   tail -n 30 "$tmp/importer.log" >&2
   echo "the Galaxy importer rejects the tarball (above)" >&2
   exit 1
