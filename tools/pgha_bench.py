@@ -288,8 +288,8 @@ def wait_healthy(hosts, timeout=300):
     raise SystemExit(f"the sandbox was not healthy within {timeout} s: {view}")
 
 
-def pgbench(host, port, password, seconds, select_only):
-    env = dict(os.environ, PGPASSWORD=password)
+def pgbench(host, port, password, seconds, select_only, sslmode="require"):
+    env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
     argv = ["pgbench", "-h", host, "-p", str(port), "-U", "dbadmin", "-c", "4", "-j", "2", "-T", str(seconds),
             "-n"] + (["-S"] if select_only else []) + ["pgha_bench"]
     res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
@@ -315,7 +315,12 @@ def compare_tps(direct, proxied):
 
 
 def bench_tps(leader, password, seconds, rounds=3):
-    """pgbench through the leader's HAProxy (5433) and direct (5432), in paired rounds, same run."""
+    """pgbench through the leader's HAProxy (5433) and direct (5432), in paired rounds, same run.
+
+    Each mode runs over TLS and then in plaintext (the bench admits it with
+    pg_tls: prefer for this step), so that the cost of TLS and the cost of the
+    proxy can be told apart in one run.
+    """
     env = dict(os.environ, PGPASSWORD=password)
     base = ["-h", leader, "-U", "dbadmin"]
     psql = ["psql", *base, "-p", "5432", "-d", "postgres", "-qc"]
@@ -325,13 +330,15 @@ def bench_tps(leader, password, seconds, rounds=3):
                    capture_output=True)
     out = {}
     for mode, select_only in (("read-write (TPC-B-like)", False), ("select-only", True)):
-        direct, proxied = [], []
-        for i in range(rounds):  # the order flips every round, so that neither path always goes first
-            first, second = (5432, 5433) if i % 2 == 0 else (5433, 5432)
-            tps = {port: pgbench(leader, port, password, seconds, select_only) for port in (first, second)}
-            direct.append(tps[5432])
-            proxied.append(tps[5433])
-        out[mode] = compare_tps(direct, proxied)
+        for sslmode, label in (("require", "TLS"), ("disable", "plaintext")):
+            direct, proxied = [], []
+            for i in range(rounds):  # the order flips every round, so that neither path always goes first
+                first, second = (5432, 5433) if i % 2 == 0 else (5433, 5432)
+                tps = {port: pgbench(leader, port, password, seconds, select_only, sslmode)
+                       for port in (first, second)}
+                direct.append(tps[5432])
+                proxied.append(tps[5433])
+            out[f"{mode}, {label}"] = compare_tps(direct, proxied)
     out["connection set-up"] = bench_connect(leader, password, seconds, rounds)
     subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True,
                    check=False)
@@ -463,8 +470,9 @@ def main(argv=None):
     wait_healthy(hosts)
 
     if not args.skip_pgbench and shutil.which("pgbench"):
-        # Plaintext clients only for this step, to time connection set-up with
-        # and without TLS in the same run; the drills' pgsql.yml runs put it back.
+        # Plaintext clients only for this step, to compare throughput and
+        # connection set-up with and without TLS in the same run; the drills'
+        # pgsql.yml runs (or the one after --pgbench-only) put it back.
         playbook("pgsql.yml", "-e", "pg_tls=prefer", hide=hide)
         leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
         say(f"pgbench through HAProxy and direct on {leader['host']}")
@@ -474,6 +482,8 @@ def main(argv=None):
                                     "clients": 4, "threads": 2, "scale": 5, "load_after": os.getloadavg()}
         say(json.dumps(meta["pgbench"]))
     if args.pgbench_only:
+        if "pgbench" in meta:
+            playbook("pgsql.yml", hide=hide)  # TLS-only clients again (pg_tls from the inventory)
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         (out / "summary.md").write_text(report([], meta))
         print(report([], meta), end="")
