@@ -85,7 +85,9 @@ def haproxy_instances(hostvars, groups, clusters):
 
 def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
     """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports."""
-    return haproxy.cluster_ports(hostvars, groups, cluster_name, fallback or haproxy.DEFAULT_PORTS)
+    # A partial fallback ({primary: 6000}) keeps the defaults for the other services.
+    ports = dict(haproxy.DEFAULT_PORTS, **(fallback or {}))
+    return haproxy.cluster_ports(hostvars, groups, cluster_name, ports)
 
 
 def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):

@@ -118,7 +118,11 @@ def rpo_settings(rpo=None):
     A positive value is asynchronous, and bounds how far (in bytes) a replica may
     lag and still be promoted.
     """
-    rpo = DEFAULT_RPO if rpo in (None, "") else int(rpo)
+    try:
+        rpo = DEFAULT_RPO if rpo in (None, "") else int(rpo)
+    except (TypeError, ValueError):
+        raise ValueError(f"pg_rpo={rpo!r} is not an integer; use 0 (synchronous) or a byte count "
+                         "such as 1048576") from None
     if rpo < 0:
         raise ValueError(f"pg_rpo={rpo} is negative; use 0 (synchronous) or a byte count")
     if rpo == 0:

@@ -94,6 +94,9 @@ def test_cluster_ports_come_from_pg_haproxy_ports_else_the_fallback():
         "primary": 6433, "replica": 6434, "default": 6436}
     assert haproxy.cluster_ports(hostvars, groups, "pg-test", fallback) == fallback
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups) == haproxy.DEFAULT_PORTS
+    # A partial fallback keeps the defaults for the services it does not name.
+    assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups, {"primary": 6000}) == {
+        "primary": 6000, "replica": 5434, "default": 5436}
 
 
 def test_plan_uses_each_clusters_own_preset_and_leaves_out_leaving_hosts():

@@ -1371,6 +1371,13 @@ def test_negative_rpo_is_rejected(rpo):
         presets.rpo_settings(rpo)
 
 
+@pytest.mark.parametrize("rpo", ["1MB", "1.5", [0]])
+def test_non_integer_rpo_names_the_variable_and_the_fix(rpo):
+    # The role's own check when it runs without the preflight; not Python's int() message.
+    with pytest.raises(ValueError, match=r"pg_rpo=.* is not an integer; use 0 \(synchronous\) or a byte"):
+        presets.rpo_settings(rpo)
+
+
 class _UndefinedMarker:
     """Stands in for Ansible's marker of a value that refers to an undefined variable."""
 
