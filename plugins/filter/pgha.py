@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgha.cloud.plugins.module_utils import (
@@ -22,19 +24,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
 
 def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
     """`pg_rto | pgha.cloud.rto_plan` -> the preset's timings (with overrides)."""
-    try:
-        return presets.rto_plan(name, {"ttl": ttl, "loop_wait": loop_wait,
-                                       "retry_timeout": retry_timeout})
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
-
-
-def rpo_settings(rpo=None):
-    """`pg_rpo | pgha.cloud.rpo_settings` -> synchronous_mode and the lag bound."""
-    try:
-        return presets.rpo_settings(rpo)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return presets.rto_plan(name, {"ttl": ttl, "loop_wait": loop_wait, "retry_timeout": retry_timeout})
 
 
 def inventory_errors(hostvars, groups):
@@ -92,10 +82,7 @@ def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
 
 def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
     """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
-    try:
-        return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag)
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag)
 
 
 def haproxy_port_clashes(plan, other_ports):
@@ -104,11 +91,27 @@ def haproxy_port_clashes(plan, other_ports):
             for port, names in haproxy.port_clashes(plan, other_ports)]
 
 
+def _clear_errors(func):
+    """A ValueError of module_utils (its message names the variable and the fix) as a filter error."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ValueError as exc:
+            raise AnsibleFilterError(str(exc)) from exc
+    return wrapper
+
+
+# Every filter goes through _clear_errors: a ValueError becomes a filter error.
 class FilterModule(object):
     def filters(self):
+        return {name: _clear_errors(func) for name, func in self._filters().items()}
+
+    @staticmethod
+    def _filters():
         return {
             "rto_plan": rto_plan,
-            "rpo_settings": rpo_settings,
+            "rpo_settings": presets.rpo_settings,
             "inventory_errors": inventory_errors,
             "node_addresses": cluster.node_addresses,
             "hosts_with_address": cluster.hosts_with_address,

@@ -229,3 +229,14 @@ def test_cluster_request_defaults_to_the_only_cluster_and_names_the_choices():
     assert cluster.cluster_request(hostvars, groups, "pg-other")["members"] == ["c"]
     assert cluster.cluster_request({"e": {}}, {"all": ["e"]})["error"] == (
         "the inventory holds no cluster (none: no host sets pg_cluster)")
+
+
+def test_filters_turn_a_value_error_into_a_filter_error_with_its_message():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.pgha.cloud.plugins.filter.pgha import FilterModule
+
+    hba_rules = FilterModule().filters()["hba_rules"]
+    with pytest.raises(AnsibleFilterError, match="pg_tls 'maybe' is not one of require, prefer"):
+        hba_rules(["10.0.0.1"], [], "postgres", "replicator", tls="maybe")
+    assert hba_rules(["10.0.0.1"], [], "postgres", "replicator")  # the wrapper passes results through
