@@ -74,7 +74,15 @@ def haproxy_instances(hostvars, groups, clusters):
 
 
 def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
-    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports."""
+    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports.
+
+    Without `fallback`, the ports the HAProxy hosts routing to the cluster
+    listen on (the inventory check makes them agree where an NLB targets them).
+    """
+    if fallback is None:
+        routed = list(haproxy.router_ports(hostvars, groups, cluster_name).values())
+        if routed:
+            return routed[0]
     # A partial fallback ({primary: 6000}) keeps the defaults for the other services.
     ports = dict(haproxy.DEFAULT_PORTS, **(fallback or {}))
     return haproxy.cluster_ports(hostvars, groups, cluster_name, ports)

@@ -196,6 +196,16 @@ def cluster_ports(hostvars, groups, cluster, fallback):
     return {service: _as_port(ports.get(service, fallback[service])) for service in SERVICE_NAMES}
 
 
+def router_ports(hostvars, groups, cluster):
+    """{HAProxy host: {service: port}} for every HAProxy host that routes to `cluster`.
+
+    They agree when the cluster sets pg_haproxy_ports; otherwise each host
+    gives its own haproxy_*_port (or the defaults).
+    """
+    return {host: cluster_ports(hostvars, groups, cluster, fallback_ports(hostvars, host))
+            for host in haproxy_hosts(hostvars, groups, cluster)}
+
+
 def _as_port(value):
     try:
         return int(value)

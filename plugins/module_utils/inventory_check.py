@@ -1047,6 +1047,35 @@ def _port_clash_errors(hostvars, groups, clusters):
     return errors
 
 
+def _nlb_router_port_errors(hostvars, groups, clusters):
+    """With pg_nlb_targets: haproxy, every HAProxy host routing to the cluster listens on the same ports.
+
+    A target group has one port per service; a host listening elsewhere would
+    be registered on a port where nothing answers for the cluster.
+    """
+    errors = []
+    for cluster in clusters:
+        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        if not members or _get(hostvars, members[0], "pg_nlb_targets") != "haproxy":
+            continue
+        if not _ports_valid(hostvars, members):
+            continue  # reported by the pg_haproxy_ports check
+        by_ports = {}
+        for host, ports in haproxy.router_ports(hostvars, groups, cluster).items():
+            by_ports.setdefault(tuple(ports[s] for s in haproxy.SERVICE_NAMES), []).append(host)
+        if len(by_ports) > 1:
+            detail = "; ".join(
+                f"{', '.join(hosts)}: " + ", ".join(f"{name} {port}" for name, port in
+                                                    zip(haproxy.SERVICE_NAMES, ports))
+                for ports, hosts in by_ports.items())
+            errors.append(f"cluster {cluster}: pg_nlb_targets is haproxy, but the HAProxy hosts routing to "
+                          f"it listen on different ports for it ({detail}); an NLB target group has one "
+                          "port per service: set pg_haproxy_ports on the cluster, or the same "
+                          "haproxy_primary_port, haproxy_replica_port and haproxy_default_port on every "
+                          "one of those hosts")
+    return errors
+
+
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
@@ -1081,6 +1110,7 @@ def inventory_errors(hostvars, groups):
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     errors.extend(_proxy_errors(hostvars, groups, clusters))
     errors.extend(_port_clash_errors(hostvars, groups, clusters))
+    errors.extend(_nlb_router_port_errors(hostvars, groups, clusters))
     return errors
 
 

@@ -94,6 +94,13 @@ def test_cluster_ports_come_from_pg_haproxy_ports_else_the_fallback():
         "primary": 6433, "replica": 6434, "default": 6436}
     assert haproxy.cluster_ports(hostvars, groups, "pg-test", fallback) == fallback
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups) == haproxy.DEFAULT_PORTS
+    # Without a fallback, the ports the routers listen on (a proxy's own haproxy_*_port).
+    hostvars, groups = with_proxies(P1, haproxy_primary_port=6000, pg_haproxy_local=False)
+    for host in groups["pg-test"]:
+        hostvars[host]["pg_haproxy_local"] = False
+    assert haproxy.haproxy_hosts(hostvars, groups, "pg-test") == [P1]
+    assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups) == {
+        "primary": 6000, "replica": 5434, "default": 5436}
     # A partial fallback keeps the defaults for the services it does not name.
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups, {"primary": 6000}) == {
         "primary": 6000, "replica": 5434, "default": 5436}

@@ -619,6 +619,21 @@ def test_nlb_targets_is_one_value_per_cluster():
     assert any("pg_nlb_targets" in e and "differ" in e for e in errors_of(hostvars, groups))
 
 
+def test_nlb_on_haproxy_needs_one_port_per_service_on_every_router():
+    hostvars, groups = aws_inventory(pg_nlb_targets="haproxy")
+    assert errors_of(hostvars, groups) == []
+    hostvars[H2]["haproxy_primary_port"] = 6433  # H2's HAProxy listens elsewhere for the cluster
+    error = only_error(hostvars, groups)
+    assert error.startswith("cluster pg-test: pg_nlb_targets is haproxy, but the HAProxy hosts routing to it "
+                            "listen on different ports for it (")
+    assert f"{H2}: primary 6433, replica 5434, default 5436" in error
+    assert f"{H1}, {H3}: primary 5433, replica 5434, default 5436" in error
+    assert "set pg_haproxy_ports on the cluster" in error
+    # The cluster's own pg_haproxy_ports win over each host's haproxy_*_port: one port again.
+    set_all(hostvars, "pg_haproxy_ports", {"primary": 6433, "replica": 6434, "default": 6436})
+    assert errors_of(hostvars, groups) == []
+
+
 def test_aws_keys_come_in_pairs():
     hostvars, groups = aws_inventory(entrypoint_aws_access_key="AKIAEXAMPLE")
     error = only_error(hostvars, groups)
