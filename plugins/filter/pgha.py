@@ -127,6 +127,8 @@ class FilterModule(object):
             "non_members": cluster.non_members,
             "cluster_request": cluster.cluster_request,
             "sync_candidates": cluster.sync_candidates,
+            "restart_plan": cluster.restart_plan,
+            "standby_floor_decreases": cluster.standby_floor_decreases,
             "haproxy_routes": cluster.haproxy_routes,
             "etcd_initial_cluster": cluster.etcd_initial_cluster,
             "hba_rules": cluster.hba_rules,

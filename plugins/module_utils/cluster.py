@@ -137,6 +137,56 @@ def sync_candidates(members, leader, excluded=()):
     ]
 
 
+# Roles of a standby that acknowledges commits in synchronous mode.
+SYNC_ROLES = ("sync_standby", "quorum_standby")
+# Settings a standby must hold at least as high as its primary (PostgreSQL's
+# hot standby parameter check), in the order messages name them.
+STANDBY_FLOOR_SETTINGS = ("max_connections", "max_worker_processes", "max_wal_senders",
+                          "max_prepared_transactions", "max_locks_per_transaction")
+
+
+def restart_plan(members, leader):
+    """The rolling restart of the members flagged pending_restart; the leader is never restarted in place.
+
+    Returns {leader, pending, leader_pending, replicas}: `replicas` are the
+    flagged members other than the leader, asynchronous ones first (while a
+    synchronous standby restarts, commits wait for another), each group by
+    name. A flagged leader is switched over first, then restarted as a replica.
+    """
+    flagged = [m for m in members or [] if m.get("pending_restart")]
+    others = [m for m in flagged if m.get("name") != leader]
+    return {
+        "leader": leader,
+        "pending": [m.get("name") for m in flagged],
+        "leader_pending": any(m.get("name") == leader for m in flagged),
+        "replicas": (sorted(m["name"] for m in others if m.get("role") not in SYNC_ROLES)
+                     + sorted(m["name"] for m in others if m.get("role") in SYNC_ROLES)),
+    }
+
+
+def standby_floor_decreases(before, after):
+    """[{name, before, after}] for each STANDBY_FLOOR_SETTINGS value that goes down.
+
+    Patroni keeps the primary's higher value on a restarted replica, so such a
+    change needs the leader restarted first; `before` holds the old values of
+    the keys a PATCH changed (patroni_config's diff.before).
+    """
+    out = []
+    for name in STANDBY_FLOOR_SETTINGS:
+        if name in (before or {}) and name in (after or {}):
+            old, new = _as_int(before[name]), _as_int(after[name])
+            if old is not None and new is not None and new < old:
+                out.append({"name": name, "before": old, "after": new})
+    return out
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def etcd_initial_cluster(members, name, peer_url):
     """`ETCD_INITIAL_CLUSTER` of a joining member: the started members (`member list`) plus itself."""
     pairs = [

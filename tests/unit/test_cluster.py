@@ -240,3 +240,34 @@ def test_filters_turn_a_value_error_into_a_filter_error_with_its_message():
     with pytest.raises(AnsibleFilterError, match="pg_tls 'maybe' is not one of require, prefer"):
         hba_rules(["10.0.0.1"], [], "postgres", "replicator", tls="maybe")
     assert hba_rules(["10.0.0.1"], [], "postgres", "replicator")  # the wrapper passes results through
+
+
+def _member(name, role, pending=True):
+    return {"name": name, "role": role, "state": "streaming", "pending_restart": pending}
+
+
+def test_restart_plan_restarts_async_replicas_then_sync_standbys_never_the_leader_in_place():
+    members = [_member("pg-test-1", "leader"), _member("pg-test-2", "sync_standby"),
+               _member("pg-test-4", "replica"), _member("pg-test-3", "replica"),
+               _member("pg-test-5", "replica", pending=False)]
+    plan = cluster.restart_plan(members, "pg-test-1")
+    assert plan == {"leader": "pg-test-1", "pending": ["pg-test-1", "pg-test-2", "pg-test-4", "pg-test-3"],
+                    "leader_pending": True, "replicas": ["pg-test-3", "pg-test-4", "pg-test-2"]}
+
+
+def test_restart_plan_with_nothing_flagged_restarts_nothing():
+    members = [_member("pg-test-1", "leader", False), _member("pg-test-2", "quorum_standby", False)]
+    assert cluster.restart_plan(members, "pg-test-1") == {
+        "leader": "pg-test-1", "pending": [], "leader_pending": False, "replicas": []}
+    plan = cluster.restart_plan([_member("pg-test-2", "quorum_standby")], "pg-test-1")
+    assert plan["replicas"] == ["pg-test-2"] and not plan["leader_pending"]
+
+
+def test_standby_floor_decreases_lists_only_lowered_floor_settings():
+    before = {"max_connections": "200", "max_wal_senders": 10, "work_mem": "64MB", "max_worker_processes": 8}
+    after = {"max_connections": 100, "max_wal_senders": 20, "work_mem": "4MB", "max_worker_processes": 8,
+             "max_locks_per_transaction": 32}
+    assert cluster.standby_floor_decreases(before, after) == [
+        {"name": "max_connections", "before": 200, "after": 100}]
+    assert cluster.standby_floor_decreases({}, after) == []
+    assert cluster.standby_floor_decreases(None, None) == []
