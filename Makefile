@@ -4,7 +4,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: sandbox sandbox-clean test lint unit molecule molecule-step image venv docker bench
+.PHONY: sandbox sandbox-clean test test-trixie lint unit molecule molecule-trixie molecule-step image venv docker bench
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
@@ -52,6 +52,12 @@ molecule: venv docker
 	rm -rf $(STALE_COPY)
 	PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" molecule test -s default
 
+# Debian 13 (PostgreSQL 17): deploy, re-run, verify and the drills on an image
+# of its own (molecule/trixie). CI's second step, after `make test`.
+molecule-trixie: venv docker
+	rm -rf $(STALE_COPY)
+	PGHA_IMAGE="$$(./scripts/build-image.sh trixie)" molecule test -s trixie
+
 # One concern on its own, on a converged cluster (made or re-converged first),
 # with the checks `make test` leaves out for time (add_replica.yml re-run):
 #   make molecule-step STEP=failover   (secrets, operations, scale, failover,
@@ -68,6 +74,9 @@ molecule-step: venv docker
 # Each part's duration is printed at the end (scripts/run-parts.sh).
 test: venv
 	./scripts/run-parts.sh lint unit molecule
+
+test-trixie: venv
+	./scripts/run-parts.sh molecule-trixie
 
 # Not part of `make test`: failover drills on the sandbox for the default,
 # fast and Patroni-stock configurations, a cold deploy, a re-run and pgbench

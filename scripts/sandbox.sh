@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make sandbox`: three systemd containers, the whole stack deployed on them
-# by the collection's own playbook, then the cluster state.
+# by the collection's own playbook, then the cluster state. PGHA_SUITE=trixie
+# builds it on Debian 13 (PostgreSQL 17) instead of Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ nodes=(1 2 3)
 
 start=$(date +%s)
 ./scripts/ensure-docker.sh
-image="$(./scripts/build-image.sh bookworm)"
+image="$(./scripts/build-image.sh "${PGHA_SUITE:-bookworm}")"
 
 docker network inspect "$network" >/dev/null 2>&1 \
   || docker network create --subnet "$subnet" "$network" >/dev/null
