@@ -19,9 +19,7 @@ what failed and how to fix it. It sends its requests through a transport, a
 callable `transport(method, url, body, timeout, headers)` returning
 `(status, raw body)` for any HTTP answer (error statuses too) and raising
 `TransportError` when no answer came. `stdlib_transport` is the transport
-of the tools and node scripts. It uses `http.client`, not urllib's opener:
-this file lives under plugins/, where ansible-test's replace-urlopen sanity
-test (one Galaxy will not let us ignore) refuses any call of that opener.
+of the tools and node scripts; it uses `http.client` (see the comment above it).
 
 The functions after the client take the JSON Patroni returns and need no
 HTTP, so unit tests drive them directly.
@@ -100,6 +98,10 @@ def tls_context(ca_file=None, validate_certs=True, client_cert=None, client_key=
     return context
 
 
+# http.client rather than urllib.request: this file lives under plugins/, where
+# ansible-test's replace-urlopen sanity test (which Galaxy does not let a
+# collection ignore) refuses urllib's urlopen. The test reads code only, not
+# comments. Ansible's open_url is no option here: this file must run without Ansible.
 def stdlib_transport(ca_file=None, validate_certs=True, client_cert=None, client_key=None):
     """A transport over `http.client`: https URLs are checked against `ca_file`, no proxy is used."""
     context = tls_context(ca_file, validate_certs, client_cert, client_key)
