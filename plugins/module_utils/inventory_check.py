@@ -373,7 +373,7 @@ def _timing_errors(hostvars, cluster, hosts, rto):
             continue
         source = f"pg_rto '{rto}'" + (f" with {', '.join(overrides)}" if overrides else "")
         for rule in patroni_core.timing_errors(timings["ttl"], timings["loop_wait"],
-                                          timings["retry_timeout"]):
+                                               timings["retry_timeout"]):
             errors.append(f"{where}: Patroni timings from {source} are invalid: {rule}; fix "
                           "patroni_ttl/patroni_loop_wait/patroni_retry_timeout or remove them to "
                           f"use the preset ({preset})")
