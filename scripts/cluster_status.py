@@ -9,16 +9,15 @@ says where to ask, never who leads.
 import argparse
 import json
 import os
-import ssl
 import subprocess
 import sys
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 # The checkout is the collection (collections/ansible_collections/pgha/cloud links to it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, tls  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, patroni_core, tls  # noqa: E402
 
 
 def inventory(path):
@@ -51,15 +50,14 @@ def groups_of(inv):
     return {g: hosts(g) for g in names}
 
 
-def ask(members, path, context):
-    for host, hv in members:
-        url = f"https://{hv.get('node_address', host)}:{hv.get('patroni_rest_port', 8008)}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=3, context=context) as resp:
-                return json.load(resp)
-        except OSError:
-            continue
-    return None
+def ask(members, transport):
+    """GET /cluster from the first member that answers (one try each); raises patroni_core.PatroniError."""
+    hosts = [host for host, _hv in members]
+    urls = cluster_utils.api_urls(hosts, dict(members))
+    client = patroni_core.PatroniClient(urls, transport, timeout=3, retries=0,
+                                        option_names={"urls": "the inventory's node_address and "
+                                                      "patroni_rest_port", "ca": "the pki role's ca.crt"})
+    return client.cluster()
 
 
 def app_logins(hostvars):
@@ -87,11 +85,12 @@ def main():
     inv = inventory(args.inventory)
     # The deployment's CA (pki role): the REST API and PostgreSQL are checked against it.
     ca = os.path.abspath(os.path.join(tls.pki_dir([args.inventory]), "ca.crt"))
-    context = ssl.create_default_context(cafile=ca)
+    transport = patroni_core.stdlib_transport(ca_file=ca)
     for name, members in sorted(clusters(inv).items()):
-        state = ask(members, "/cluster", context)
-        if state is None:
-            print(f"{name}: no Patroni member answered")
+        try:
+            state = ask(members, transport)
+        except patroni_core.PatroniError as e:
+            print(f"{name}: {e.message}")
             failed = True
             continue
         print(f"\nCluster {name}")

@@ -22,18 +22,17 @@ import json
 import os
 import re
 import shutil
-import ssl
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "module_utils"))
-import presets  # noqa: E402 - the collection's own preset table, not an installed package
+# The collection's own preset table and Patroni client, not installed packages.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core, presets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "sandbox"
@@ -249,29 +248,27 @@ def playbook(name, *extra, hide=()):
     return took, recap_changed(res.stdout)
 
 
-def rest_first(hosts, path):
-    """GET a Patroni REST path from the first member that answers; None if none does."""
+def patroni(hosts):
+    """The sandbox's Patroni REST API: one try per member, the first that answers."""
     # The REST API serves HTTPS with certificates of the sandbox's CA (pki role).
-    context = ssl.create_default_context(cafile=str(INVENTORY / ".pki" / "ca.crt"))
-    for h in hosts:
-        try:
-            with urllib.request.urlopen(f"https://{h}:8008{path}", timeout=2, context=context) as resp:
-                return json.loads(resp.read())
-        except OSError:
-            continue
-    return None
+    transport = patroni_core.stdlib_transport(ca_file=str(INVENTORY / ".pki" / "ca.crt"))
+    return patroni_core.PatroniClient([f"https://{h}:8008" for h in hosts], transport, timeout=2, retries=0)
 
 
 def cluster(hosts):
-    return rest_first(hosts, "/cluster")
+    """GET /cluster from the first member that answers; None if none does."""
+    try:
+        return patroni(hosts).cluster()
+    except patroni_core.PatroniError:
+        return None
 
 
 def rest_config(hosts):
     """Patroni's dynamic configuration (GET /config)."""
-    config = rest_first(hosts, "/config")
-    if config is None:
-        raise SystemExit(f"no Patroni REST API answered on {hosts}")
-    return config
+    try:
+        return patroni(hosts).config()
+    except patroni_core.PatroniError as e:
+        raise SystemExit(e.message) from None
 
 
 def wait_healthy(hosts, timeout=300):

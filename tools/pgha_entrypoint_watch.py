@@ -24,37 +24,35 @@ when both entry points followed, 1 when not within --duration, 2 on bad input.
 import argparse
 import json
 import os
-import ssl
 import sys
 import time
 from pathlib import Path
-from urllib.request import urlopen
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
 
 from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib  # noqa: E402
-from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core  # noqa: E402
+
+# How Patroni errors name this tool's options.
+PATRONI_OPTIONS = {"urls": "--patroni", "ca": "--patroni-ca"}
 
 
-def leader(patroni_urls, timeout=1.0, context=None):
-    """(name, host) of the running leader, from the first member that answers; None if none runs.
+def patroni_client(urls, cafile=None, timeout=1.0):
+    """The Patroni client of the samples: one try per member, and the member that answered asked
+    first next time, so a crashed one costs its timeout once, not at every sample."""
+    return patroni_core.PatroniClient(urls, patroni_core.stdlib_transport(ca_file=cafile), timeout=timeout,
+                                      retries=0, option_names=PATRONI_OPTIONS, sticky=True)
 
-    A member that answers moves to the front of `patroni_urls`, so a crashed
-    one costs its timeout once, not at every sample.
-    """
-    for url in list(patroni_urls):
-        try:
-            with urlopen(url.rstrip("/") + "/cluster", timeout=timeout, context=context) as answer:
-                members = json.load(answer).get("members", [])
-        except (OSError, ValueError):
-            continue
-        patroni_urls.remove(url)
-        patroni_urls.insert(0, url)
-        for m in members:
-            if m.get("role") in entrypoints.PRIMARY_ROLES and m.get("state") == "running":
-                return m["name"], m["host"]
+
+def primary_now(client):
+    """(name, host) of the running primary, from the first member that answers; None if none runs
+    or none answers."""
+    try:
+        view = client.cluster()
+    except patroni_core.PatroniError:
         return None
-    return None
+    member = patroni_core.running_primary(view)
+    return (member.get("name"), member.get("host")) if member else None
 
 
 def record_ips(aws, zone_id, name):
@@ -67,11 +65,10 @@ def watch(args, aws, now=time.time, sleep=time.sleep):
     out = dict(initial_leader=None, new_leader=None, promoted_at=None, target_group_at=None, record_at=None,
                max_primary_targets=0, samples=0, errors=0, started_at=now())
     end = now() + args.duration
-    cafile = getattr(args, "patroni_ca", None)
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    client = patroni_client(args.patroni, getattr(args, "patroni_ca", None))
     while now() < end:
         at = now()
-        current = leader(args.patroni, context=context)
+        current = primary_now(client)
         try:
             targets = [ip for ip, _port in awslib.registered_targets(aws, args.target_group_arn)] \
                 if args.target_group_arn else None

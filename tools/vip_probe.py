@@ -33,15 +33,17 @@ import argparse
 import json
 import os
 import shlex
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psycopg
+
+# The collection's Patroni client (standard library only).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "module_utils"))
+import patroni_core  # noqa: E402
 
 QUERY = ("SELECT pg_is_in_recovery(), current_setting('cluster_name', true), "
          "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END")
@@ -92,35 +94,31 @@ class Prober(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def leader_of(view):
-    """Name of the running leader in a GET /cluster answer, or None."""
-    for member in (view or {}).get("members", []):
-        if member.get("role") == "leader" and member.get("state") == "running":
-            return member.get("name")
-    return None
+def running_primary_name(view):
+    """Name of the running read-write primary in a GET /cluster answer, or None."""
+    member = patroni_core.running_primary(view)
+    return member.get("name") if member else None
 
 
 class LeaderWatch(threading.Thread):
-    """Polls GET /cluster; samples: (time, running leader name or None)."""
+    """Polls GET /cluster; samples: (time, running primary's name or None)."""
 
     def __init__(self, urls, stop, samples, interval=0.2, cafile=None):
         super().__init__(daemon=True)
-        self.urls, self.stop, self.samples, self.interval = urls, stop, samples, interval
-        # https URLs are checked against the deployment's CA when given.
-        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
+        self.stop, self.samples, self.interval = stop, samples, interval
+        # https URLs are checked against the deployment's CA when given. One try per member, the
+        # one that answered first: a crashed member costs its timeout once, not at every poll.
+        self.client = patroni_core.PatroniClient(
+            urls, patroni_core.stdlib_transport(ca_file=cafile), timeout=1, retries=0, sticky=True,
+            option_names={"urls": "--patroni", "ca": "--patroni-ca"})
 
     def run(self):
         while not self.stop.is_set():
-            view = None
-            for url in self.urls:
-                try:
-                    with urllib.request.urlopen(url.rstrip("/") + "/cluster", timeout=1,
-                                                context=self.context) as resp:
-                        view = json.load(resp)
-                    break
-                except (OSError, ValueError):
-                    continue
-            self.samples.append((time.time(), leader_of(view)))
+            try:
+                view = self.client.cluster()
+            except patroni_core.PatroniError:
+                view = None
+            self.samples.append((time.time(), running_primary_name(view)))
             self.stop.wait(self.interval)
 
 

@@ -86,7 +86,11 @@ from ansible_collections.pgha.cloud.plugins.module_utils.cluster import (  # noq
     api_urls,
     live_role_groups,
 )
-from ansible_collections.pgha.cloud.plugins.module_utils.patroni import PatroniClient, PatroniError  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni import open_url_transport  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (  # noqa: E402
+    PatroniClient,
+    PatroniError,
+)
 
 display = Display()
 
@@ -138,9 +142,9 @@ class InventoryModule(BaseInventoryPlugin):
     def _add_cluster(self, path, name, hosts, hostvars):
         urls = api_urls(hosts, hostvars, self.get_option("rest_port"))
         try:
-            state = PatroniClient(urls, timeout=self.get_option("timeout"), retries=0,
-                                  ca_path=self._ca_path(path, name, hostvars[hosts[0]]),
-                                  validate_certs=self.get_option("validate_certs")).cluster()
+            transport = open_url_transport(validate_certs=self.get_option("validate_certs"),
+                                           ca_path=self._ca_path(path, name, hostvars[hosts[0]]))
+            state = PatroniClient(urls, transport, timeout=self.get_option("timeout"), retries=0).cluster()
         except PatroniError as e:
             if self.get_option("strict"):
                 raise AnsibleParserError(f"{path}: cluster {name}: {e}") from None

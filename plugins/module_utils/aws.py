@@ -105,7 +105,7 @@ def members_argument_spec():
 
 def cluster_from_module(module):
     """{'members': [...]}: from the members option, or GET /cluster from Patroni."""
-    from ansible_collections.pgha.cloud.plugins.module_utils import patroni
+    from ansible_collections.pgha.cloud.plugins.module_utils import patroni, patroni_core
 
     if module.params["members"] is not None:
         return {"members": module.params["members"]}
@@ -113,7 +113,7 @@ def cluster_from_module(module):
         raise AwsError("give members (the cluster state) or api_urls (Patroni REST URLs to read it from)")
     try:
         return patroni.client_from_module(module).cluster()
-    except patroni.PatroniError as e:
+    except patroni_core.PatroniError as e:
         raise AwsError(e.message) from None
 
 

@@ -11,6 +11,12 @@ import hashlib
 import hmac
 import ipaddress
 
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (
+    HEALTHY_REPLICA_STATES,
+    REPLICA_ROLES,
+    SYNC_ROLES,
+)
+
 # pg_tls: what clients may do without TLS. `require` refuses plaintext (hostssl
 # rules only), `prefer` admits it too (host rules).
 TLS_MODES = ("require", "prefer")
@@ -102,8 +108,7 @@ def live_role_groups(hosts, hostvars, members):
     leaders = [h for h, m in matched.items() if m.get("role") in ("leader", "standby_leader")
                and m.get("state") == "running"]
     replicas = [h for h, m in matched.items() if h not in leaders
-                and m.get("role") in ("replica", "sync_standby", "quorum_standby")
-                and m.get("state") in ("running", "streaming")]
+                and m.get("role") in REPLICA_ROLES and m.get("state") in HEALTHY_REPLICA_STATES]
     return {"primary": leaders[:1] if len(leaders) == 1 else [], "replica": replicas, "members": matched}
 
 
@@ -137,8 +142,6 @@ def sync_candidates(members, leader, excluded=()):
     ]
 
 
-# Roles of a standby that acknowledges commits in synchronous mode.
-SYNC_ROLES = ("sync_standby", "quorum_standby")
 # Settings a standby must hold at least as high as its primary (PostgreSQL's
 # hot standby parameter check), in the order messages name them.
 STANDBY_FLOOR_SETTINGS = ("max_connections", "max_worker_processes", "max_wal_senders",
@@ -249,33 +252,6 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
         rules.append(f"{clients} all all {network} scram-sha-256")
     seen = set()
     return [r for r in rules if not (r in seen or seen.add(r))]
-
-
-def _norm(value):
-    """Compare settings the way PostgreSQL reads them: on/true, 200/'200' are equal."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    text = str(value).strip().lower()
-    return {"true": "on", "false": "off", "yes": "on", "no": "off"}.get(text, text)
-
-
-def config_patch(current, desired):
-    """The smallest PATCH body that makes `current` hold every value of `desired`.
-
-    Keys absent from `desired` are left alone: the DCS may hold settings an
-    operator added on purpose.
-    """
-    patch = {}
-    current = current or {}
-    for key, want in desired.items():
-        have = current.get(key)
-        if isinstance(want, dict):
-            sub = config_patch(have if isinstance(have, dict) else {}, want)
-            if sub:
-                patch[key] = sub
-        elif have is None or _norm(have) != _norm(want):
-            patch[key] = want
-    return patch
 
 
 def member_line(member):

@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which members a cloud entry point should send traffic to, and what to change to get there.
 
-Pure logic (standard library only): the NLB and Route53 modules use it on the
-controller, and the role-change script uses it on the nodes, where Ansible is
-not installed. Input is the JSON of Patroni's GET /cluster.
+Pure logic (standard library and patroni_core only): the NLB and Route53
+modules use it on the controller, and the role-change script uses it on the
+nodes, where Ansible is not installed (the entrypoint_aws role installs
+patroni_core.py beside it). Input is the JSON of Patroni's GET /cluster; what
+the roles and states mean is patroni_core's.
 
 The rules mirror Patroni's own health endpoints, so that registration and the
 NLB health checks agree:
@@ -21,10 +23,15 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (
+    HEALTHY_REPLICA_STATES,
+    REPLICA_ROLES,
+    lag_of,
+    members_of,
+    running_primaries,
+)
+
 SERVICES = ("primary", "replica")
-PRIMARY_ROLES = ("leader", "primary", "master")
-REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
-REPLICA_STATES = ("streaming", "running")
 DEFAULT_REPLICA_MAX_LAG = 1048576
 DEFAULT_TTL = 5
 # Entry points that follow a role change through Patroni's callbacks, and the
@@ -63,22 +70,6 @@ def patroni_callbacks(entrypoints, nlb_targets="members"):
     return {action: CALLBACK_COMMAND for action in CALLBACK_ACTIONS}
 
 
-def _members(cluster):
-    return list((cluster or {}).get("members") or [])
-
-
-# Not patroni.lag_of: this file runs on the nodes, where patroni.py's Ansible imports are missing.
-def _lag(member):
-    """Lag in bytes, or None when unknown (Patroni reports 'unknown' while a replica is not streaming)."""
-    lag = member.get("lag")
-    if isinstance(lag, bool):
-        return None
-    try:
-        return int(lag)
-    except (TypeError, ValueError):
-        return None
-
-
 def _truthy(value):
     return value is True or str(value).lower() in ("true", "yes", "on", "1")
 
@@ -97,17 +88,12 @@ def member_address(member, addresses=None):
         ) from None
 
 
-def leader_members(cluster):
-    """Running members that hold the leader key as a read-write primary."""
-    return [m for m in _members(cluster) if m.get("role") in PRIMARY_ROLES and m.get("state") == "running"]
-
-
 def is_replica_target(member, max_lag=DEFAULT_REPLICA_MAX_LAG):
-    if member.get("role") not in REPLICA_ROLES or member.get("state") not in REPLICA_STATES:
+    if member.get("role") not in REPLICA_ROLES or member.get("state") not in HEALTHY_REPLICA_STATES:
         return False
     if _truthy((member.get("tags") or {}).get("noloadbalance")):
         return False
-    lag = _lag(member)
+    lag = lag_of(member)
     return lag is not None and (max_lag is None or lag <= max_lag)
 
 
@@ -121,7 +107,7 @@ def desired_members(cluster, service, max_lag=DEFAULT_REPLICA_MAX_LAG, addresses
     if service not in SERVICES:
         raise EntrypointError(f"service {service!r} is not one of {', '.join(SERVICES)}")
     if service == "primary":
-        chosen = leader_members(cluster)
+        chosen = running_primaries(cluster)
         if len(chosen) > 1:
             names = ", ".join(sorted(str(m.get("name")) for m in chosen))
             raise EntrypointError(
@@ -129,7 +115,7 @@ def desired_members(cluster, service, max_lag=DEFAULT_REPLICA_MAX_LAG, addresses
                 "pick a primary target: check the cluster with patronictl list"
             )
     else:
-        chosen = [m for m in _members(cluster) if is_replica_target(m, max_lag)]
+        chosen = [m for m in members_of(cluster) if is_replica_target(m, max_lag)]
     return sorted((str(m.get("name")), member_address(m, addresses)) for m in chosen)
 
 

@@ -28,7 +28,13 @@ import ipaddress
 import re
 
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
-from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, haproxy, presets, vip
+from ansible_collections.pgha.cloud.plugins.module_utils import (
+    entrypoints,
+    haproxy,
+    patroni_core,
+    presets,
+    vip,
+)
 
 # Every pattern here is used with fullmatch: `$` would also match before a
 # trailing newline, and a newline in a value breaks the file it is written into.
@@ -366,8 +372,8 @@ def _timing_errors(hostvars, cluster, hosts, rto):
         if None in (timings["ttl"], timings["loop_wait"], timings["retry_timeout"]):
             continue
         source = f"pg_rto '{rto}'" + (f" with {', '.join(overrides)}" if overrides else "")
-        for rule in presets.timing_errors(timings["ttl"], timings["loop_wait"],
-                                          timings["retry_timeout"]):
+        for rule in patroni_core.timing_errors(timings["ttl"], timings["loop_wait"],
+                                               timings["retry_timeout"]):
             errors.append(f"{where}: Patroni timings from {source} are invalid: {rule}; fix "
                           "patroni_ttl/patroni_loop_wait/patroni_retry_timeout or remove them to "
                           f"use the preset ({preset})")

@@ -1,38 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to pgha.cloud
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one Patroni REST client of the collection, and the pure logic the modules share.
+"""The Ansible side of the Patroni client: connection options, run_module, an `open_url` transport.
 
-`PatroniClient` talks to whichever member answers first (every member can
-serve /cluster and /config and accept a switchover or a config PATCH) and
-turns every failure into `PatroniError`, whose message says what failed and
-how to fix it. The helpers below it take the JSON Patroni returns and need no
-HTTP, so unit tests can drive them directly.
+The client itself and the cluster logic live in patroni_core.py (standard
+library only, shared with the tools and the node scripts); the modules import
+those from there and only `run_module` and friends from here.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import socket
-import time
 from urllib.error import HTTPError
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.pgha.cloud.plugins.module_utils.cluster import config_patch
-from ansible_collections.pgha.cloud.plugins.module_utils.presets import PATRONI_DEFAULTS, timing_errors
-
-# Patroni's default when the DCS config has no maximum_lag_on_failover.
-DEFAULT_MAXIMUM_LAG_ON_FAILOVER = 1048576
-# Patroni raises a lower retry_timeout to this value (its config validator).
-PATRONI_MIN_RETRY_TIMEOUT = 3
-LEADER_ROLES = ("leader", "standby_leader", "master", "primary")
-SYNC_ROLES = ("sync_standby", "quorum_standby")
-HEALTHY_REPLICA_STATES = ("streaming", "running")
-TIMING_KEYS = ("ttl", "loop_wait", "retry_timeout")
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (
+    PatroniClient,
+    PatroniError,
+    TransportError,
+    reason_of,
+)
 
 
 def connection_argument_spec():
@@ -47,21 +37,6 @@ def connection_argument_spec():
         client_cert=dict(type="path"),
         client_key=dict(type="path", no_log=False),
     )
-
-
-class PatroniError(Exception):
-    """Any failure talking to Patroni; the message names what failed and how to fix it."""
-
-    def __init__(self, message, status=None, outcome_unknown=False):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        # True when a write was sent but no answer came back: it may have taken effect.
-        self.outcome_unknown = outcome_unknown
-
-
-class _Unreachable(Exception):
-    """One URL did not answer (internal: the client moves on to the next URL)."""
 
 
 def run_module(options, run):
@@ -82,474 +57,31 @@ def run_module(options, run):
 def client_from_module(module):
     """A PatroniClient built from the shared connection options of `module.params`."""
     p = module.params
-    return PatroniClient(
-        p["api_urls"], username=p["api_username"], password=p["api_password"],
-        timeout=p["api_timeout"], ca_path=p["ca_path"], validate_certs=p["validate_certs"],
-        client_cert=p["client_cert"], client_key=p["client_key"])
+    transport = open_url_transport(validate_certs=p["validate_certs"], ca_path=p["ca_path"],
+                                   client_cert=p["client_cert"], client_key=p["client_key"])
+    return PatroniClient(p["api_urls"], transport, username=p["api_username"], password=p["api_password"],
+                         timeout=p["api_timeout"])
 
 
-class PatroniClient(object):
-    """Patroni REST API over `open_url`, trying each URL in turn until one answers."""
+def open_url_transport(validate_certs=True, ca_path=None, client_cert=None, client_key=None):
+    """A patroni_core transport over Ansible's `open_url` (no proxy), for modules and plugins."""
 
-    # Seconds to wait before retry n (times n); tests set it to 0.
-    backoff = 0.3
-
-    def __init__(self, urls, username=None, password=None, timeout=5, retries=2, ca_path=None,
-                 validate_certs=True, client_cert=None, client_key=None):
-        self.urls = normalize_urls(urls)
-        if not self.urls:
-            raise PatroniError("api_urls is empty; give the Patroni REST URL of at least one member, "
-                               "for example https://10.0.1.11:8008")
-        self.username = username
-        self.password = password
-        self.timeout = timeout
-        self.retries = max(0, int(retries))
-        self.ca_path = ca_path
-        self.validate_certs = validate_certs
-        self.client_cert = client_cert
-        self.client_key = client_key
-        self.last_url = None
-
-    # -- public API -------------------------------------------------------
-    def cluster(self):
-        """GET /cluster: members, roles, states, lag, pause and scheduled switchover."""
-        return self._any("GET", "/cluster")
-
-    def config(self):
-        """GET /config: the dynamic configuration held in the DCS."""
-        return self._any("GET", "/config")
-
-    def patch_config(self, patch):
-        """PATCH /config with `patch` (Patroni merges it, null deletes a key); returns the new config."""
-        return self._any("PATCH", "/config", body=patch)
-
-    def switchover(self, leader, candidate=None, scheduled_at=None, timeout=None):
-        """POST /switchover; Patroni answers once the switchover is done (or scheduled)."""
-        body = {"leader": leader}
-        if candidate:
-            body["candidate"] = candidate
-        if scheduled_at:
-            body["scheduled_at"] = scheduled_at
-        return self._any("POST", "/switchover", body=body, timeout=timeout)
-
-    def failover(self, candidate, timeout=None):
-        """POST /failover: promote `candidate` even without a healthy leader."""
-        return self._any("POST", "/failover", body={"candidate": candidate}, timeout=timeout)
-
-    def member(self, url):
-        """GET /patroni of one member, `url` being its api_url from /cluster or its base URL."""
-        url = base_url(url)
+    def send(method, url, body=None, timeout=5, headers=None):
         try:
-            return self._attempts(url, "GET", "/patroni", None, self.timeout)
-        except _Unreachable as e:
-            raise PatroniError(f"Patroni REST API of member {url} did not answer: {e}") from None
-
-    def member_post(self, url, path, body=None, timeout=None):
-        """POST `path` on one member (its api_url from /cluster or its base URL), not on any member."""
-        url = base_url(url)
-        try:
-            return self._attempts(url, "POST", path, body, timeout or self.timeout)
-        except _Unreachable as e:
-            raise PatroniError(f"Patroni REST API of member {url} did not answer POST {path}: {e}; "
-                               "check that Patroni runs there and that this host may reach it") from None
-
-    def restart(self, url, restart_pending=False, timeout=None):
-        """POST /restart on one member; Patroni answers once PostgreSQL is up again (or the restart failed).
-
-        With `restart_pending`, Patroni itself refuses (HTTP 503) when the member has no pending restart.
-        """
-        body = {"restart_pending": True} if restart_pending else {}
-        return self.member_post(url, "/restart", body=body, timeout=timeout)
-
-    # -- transport --------------------------------------------------------
-    def _any(self, method, path, body=None, timeout=None):
-        errors = []
-        for url in self.urls:
-            try:
-                result = self._attempts(url, method, path, body, timeout or self.timeout)
-            except _Unreachable as e:
-                errors.append(f"{url}: {e}")
-                continue
-            self.last_url = url
-            return result
-        hint = ""
-        if any("CERTIFICATE_VERIFY_FAILED" in e or "hostname mismatch" in e.lower() for e in errors):
-            hint = (" A certificate was not accepted: set ca_path to the CA that signed the REST API's "
-                    "certificates (the deployment's .pki/ca.crt) and use the members' addresses or names.")
-        raise PatroniError(
-            f"no Patroni member answered {method} {path}; tried {'; '.join(errors)}. Check api_urls "
-            "(https, address and REST port, 8008 by default), that Patroni runs on those hosts and that "
-            f"this host may reach them.{hint}")
-
-    def _attempts(self, url, method, path, body, timeout):
-        """One URL, retrying errors where the request cannot have been acted on."""
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * attempt)
-            try:
-                return self._once(url, method, path, body, timeout)
-            except _Unreachable as e:
-                last = e
-                # A write whose answer timed out may have been applied: never send it twice.
-                if method != "GET" and not _refused(e):
-                    raise PatroniError(
-                        f"{method} {url}{path} sent but no answer within {timeout}s ({e}); the change "
-                        "may or may not have taken effect: check the cluster state before retrying",
-                        outcome_unknown=True) from None
-        raise last
-
-    def _once(self, url, method, path, body, timeout):
-        data = json.dumps(body) if body is not None else None
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        auth = {}
-        if self.username:
-            auth = dict(url_username=self.username, url_password=self.password or "",
-                        force_basic_auth=True)
-        try:
-            resp = open_url(url + path, data=data, headers=headers, method=method, timeout=timeout,
-                            validate_certs=self.validate_certs, ca_path=self.ca_path,
-                            client_cert=self.client_cert, client_key=self.client_key,
-                            use_proxy=False, http_agent="pgha.cloud-patroni", **auth)
-            return _decode(resp.read())
-        except HTTPError as e:
-            text = _text(e)
-            if e.code == 401:
-                raise PatroniError(
-                    f"{method} {url}{path} was refused with 401 Unauthorized ({text or 'no detail'}): "
-                    "check patroni_rest username/password (api_username and api_password must match "
-                    "restapi.authentication in patroni.yml)", status=401) from None
-            if e.code in (502, 503, 504) and method == "GET":
-                # This member cannot serve the request now (its DCS is unreachable, say): try another.
-                raise _Unreachable(f"HTTP {e.code} {text}") from None
-            raise PatroniError(f"{method} {url}{path} failed with HTTP {e.code}: {text or e.reason}",
-                               status=e.code) from None
-        except PatroniError:
-            raise
+            resp = open_url(url, data=body, headers=headers, method=method, timeout=timeout,
+                            validate_certs=validate_certs, ca_path=ca_path, client_cert=client_cert,
+                            client_key=client_key, use_proxy=False, http_agent="pgha.cloud-patroni")
+            return resp.getcode(), resp.read()
+        except HTTPError as e:  # an answer all the same: the client reads its status
+            return e.code, _error_body(e)
         except Exception as e:  # URLError, socket errors, TLS errors, http.client errors
-            raise _Unreachable(_reason(e)) from None
+            raise TransportError(reason_of(e)) from None
+
+    return send
 
 
-def _refused(error):
-    text = str(error).lower()
-    return "refused" in text or "no route" in text or "name or service not known" in text
-
-
-def _reason(error):
-    reason = getattr(error, "reason", None)
-    if isinstance(reason, socket.timeout) or isinstance(error, socket.timeout):
-        return "timed out"
-    return str(reason if reason is not None else error) or error.__class__.__name__
-
-
-def _text(http_error):
+def _error_body(http_error):
     try:
-        raw = http_error.read()
+        return http_error.read()
     except Exception:
-        return ""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    return (raw or "").strip()[:500]
-
-
-def _decode(raw):
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.strip()  # /switchover and /failover answer with plain text
-
-
-def normalize_urls(urls):
-    """Base URLs from api_urls; also accepts a JSON list passed as one string (key=value syntax)."""
-    if isinstance(urls, str):
-        urls = [urls]
-    out = []
-    for item in urls or []:
-        text = str(item).strip()
-        if text.startswith("["):
-            try:
-                out.extend(normalize_urls(json.loads(text)))
-                continue
-            except ValueError:
-                pass
-        text = text.strip("'\"")
-        if not text:
-            continue
-        if not text.startswith(("http://", "https://")):
-            raise PatroniError(f"api_urls item {text!r} is not an http:// or https:// URL; give the "
-                               "Patroni REST URL of a member, for example https://10.0.1.11:8008")
-        out.append(base_url(text))
-    return out
-
-
-def base_url(url):
-    """http://h:8008/patroni and http://h:8008/ -> http://h:8008."""
-    url = str(url).strip().rstrip("/")
-    if url.endswith("/patroni"):
-        url = url[: -len("/patroni")]
-    return url
-
-
-# -- cluster logic (pure) ---------------------------------------------------
-def members_of(cluster):
-    return list((cluster or {}).get("members") or [])
-
-
-def member_named(cluster, name):
-    for m in members_of(cluster):
-        if m.get("name") == name:
-            return m
-    return None
-
-
-def lag_of(member):
-    """Replication lag in bytes, or None when Patroni reports it unknown (or for the leader)."""
-    lag = member.get("lag")
-    if isinstance(lag, bool):
-        return None
-    if isinstance(lag, int):
-        return lag
-    try:
-        return int(lag)
-    except (TypeError, ValueError):
-        return None
-
-
-def leader_of(cluster):
-    """Name of the member holding the leader key, or None."""
-    for m in members_of(cluster):
-        if m.get("role") in LEADER_ROLES:
-            return m.get("name")
-    return None
-
-
-def healthy_leader(cluster):
-    """Name of the leader if it is running, else None."""
-    m = member_named(cluster, leader_of(cluster))
-    return m.get("name") if m and m.get("state") == "running" else None
-
-
-def sync_standbys(cluster):
-    return [m.get("name") for m in members_of(cluster) if m.get("role") in SYNC_ROLES]
-
-
-def is_streaming(member):
-    return member.get("role") not in LEADER_ROLES and member.get("state") in HEALTHY_REPLICA_STATES
-
-
-def summarize_members(cluster):
-    """The members as the modules return them."""
-    out = []
-    for m in members_of(cluster):
-        out.append(dict(
-            name=m.get("name"), host=m.get("host"), port=m.get("port"), role=m.get("role"),
-            state=m.get("state"), timeline=m.get("timeline"), lag=lag_of(m),
-            tags=m.get("tags") or {}, pending_restart=bool(m.get("pending_restart")),
-            api_url=m.get("api_url")))
-    return out
-
-
-def describe_members(cluster):
-    """One line such as 'pg-1 leader running tl 3; pg-2 replica streaming lag 0' for messages."""
-    parts = []
-    for m in members_of(cluster):
-        text = "{} {} {}".format(m.get("name"), m.get("role"), m.get("state"))
-        if m.get("timeline") is not None:
-            text += " tl {}".format(m.get("timeline"))
-        if m.get("role") not in LEADER_ROLES:
-            text += " lag {}".format(m.get("lag", "unknown"))
-        parts.append(text)
-    return "; ".join(parts) or "no members"
-
-
-def max_lag_of(config):
-    value = (config or {}).get("maximum_lag_on_failover")
-    return DEFAULT_MAXIMUM_LAG_ON_FAILOVER if value is None else int(value)
-
-
-def sync_mode_of(config):
-    return (config or {}).get("synchronous_mode") not in (None, False, "off", "false")
-
-
-def candidate_errors(cluster, candidate, max_lag, sync_mode=False):
-    """Why `candidate` cannot take over (empty list if it can).
-
-    Mirrors Patroni's own checks: the nofailover tag (or failover_priority 0),
-    a replica that is not streaming, lag unknown or above max_lag, and, in
-    synchronous mode, a candidate that is not a synchronous standby.
-    """
-    m = member_named(cluster, candidate)
-    if m is None:
-        names = ", ".join(x.get("name") for x in members_of(cluster)) or "none"
-        return [f"{candidate} is not a member of the cluster (members: {names})"]
-    errors = []
-    tags = m.get("tags") or {}
-    if m.get("role") in LEADER_ROLES:
-        errors.append(f"{candidate} is the current leader")
-        return errors
-    if tags.get("nofailover") in (True, "true", "True") or tags.get("failover_priority") in (0, "0"):
-        errors.append(f"{candidate} is tagged nofailover (or failover_priority 0), so Patroni never "
-                      "promotes it; remove the tag or pick another candidate")
-    if m.get("state") not in HEALTHY_REPLICA_STATES:
-        state = m.get("state") or "in an unknown state"
-        errors.append(f"{candidate} is {state}, not streaming; only a streaming replica can take over")
-    lag = lag_of(m)
-    if lag is None:
-        errors.append(f"{candidate} reports lag {m.get('lag')!r}; its lag must be known to be within "
-                      f"maximum_lag_on_failover={max_lag}")
-    elif max_lag is not None and lag > max_lag:
-        errors.append(f"{candidate} lags {lag} bytes behind, more than maximum_lag_on_failover={max_lag}; "
-                      "wait for it to catch up or pick another candidate")
-    syncs = sync_standbys(cluster)
-    if sync_mode and syncs and candidate not in syncs:
-        errors.append(f"synchronous_mode is on and {candidate} is not a synchronous standby (those are: "
-                      f"{', '.join(syncs)}); Patroni only switches over to one of them")
-    return errors
-
-
-def best_candidate(cluster, max_lag, sync_mode=False):
-    """The eligible replica with the lowest lag (ties: higher failover_priority, then name), or None."""
-    eligible = []
-    for m in members_of(cluster):
-        if m.get("role") in LEADER_ROLES or candidate_errors(cluster, m.get("name"), max_lag, sync_mode):
-            continue
-        try:
-            priority = int((m.get("tags") or {}).get("failover_priority", 1))
-        except (TypeError, ValueError):
-            priority = 1
-        eligible.append((lag_of(m), -priority, m.get("name")))
-    return min(eligible)[2] if eligible else None
-
-
-def pending_restart_members(cluster):
-    return sorted(m.get("name") for m in members_of(cluster) if m.get("pending_restart"))
-
-
-# -- config logic (pure) ----------------------------------------------------
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def config_errors(desired, current=None):
-    """Patroni rules `desired` would break once merged into `current` (empty list if none).
-
-    Values Patroni would reject or silently clamp are refused here, before any
-    PATCH: ttl >= 20, loop_wait >= 1, retry_timeout >= 3 and
-    loop_wait + 2 * retry_timeout <= ttl (timing rules from presets.timing_errors).
-    """
-    if not isinstance(desired, dict):
-        return ["settings must be a dict of Patroni dynamic configuration keys"]
-    errors = []
-    current = current or {}
-    for key in TIMING_KEYS + ("maximum_lag_on_failover",):
-        if key in desired and desired[key] is not None and not _is_int(desired[key]):
-            errors.append(f"{key}={desired[key]!r} must be an integer")
-    if errors:
-        return errors
-    mlof = desired.get("maximum_lag_on_failover")
-    if mlof is not None and mlof < 0:
-        errors.append(f"maximum_lag_on_failover={mlof} must be >= 0 (bytes)")
-    if "synchronous_mode" in desired and desired["synchronous_mode"] not in (None, True, False, "quorum"):
-        errors.append(f"synchronous_mode={desired['synchronous_mode']!r} must be true, false or quorum")
-    pg = desired.get("postgresql")
-    if pg is not None and not isinstance(pg, dict):
-        errors.append("postgresql must be a dict such as {parameters: {max_connections: 200}}")
-    elif pg and pg.get("parameters") is not None and not isinstance(pg.get("parameters"), dict):
-        errors.append("postgresql.parameters must be a dict of PostgreSQL settings")
-    if any(desired.get(k) is not None for k in TIMING_KEYS):
-        merged = {}
-        for key in TIMING_KEYS:
-            value = desired.get(key)
-            if value is None:
-                value = current.get(key)
-            merged[key] = int(value) if value is not None else PATRONI_DEFAULTS[key]
-        retry = merged["retry_timeout"]
-        errors.extend(timing_errors(merged["ttl"], merged["loop_wait"], retry))
-        if 1 <= retry < PATRONI_MIN_RETRY_TIMEOUT:
-            floor = PATRONI_MIN_RETRY_TIMEOUT
-            errors.append(f"retry_timeout={retry} is below Patroni's minimum of {floor} (Patroni would "
-                          f"silently raise it); use retry_timeout >= {floor}")
-    return errors
-
-
-def _drop_absent_nulls(current, desired):
-    """Remove `key: null` (delete) requests for keys `current` does not hold, recursively."""
-    out = {}
-    for key, want in desired.items():
-        have = (current or {}).get(key)
-        if want is None:
-            if have is not None:
-                out[key] = None
-        elif isinstance(want, dict):
-            sub = _drop_absent_nulls(have if isinstance(have, dict) else {}, want)
-            if sub or not want:
-                out[key] = sub
-        else:
-            out[key] = want
-    return out
-
-
-def desired_patch(current, desired):
-    """The PATCH /config body: cluster.config_patch, with deletions of absent keys dropped."""
-    return config_patch(current, _drop_absent_nulls(current, desired))
-
-
-def changed_view(config, patch):
-    """The part of `config` that `patch` touches (for diff before/after of changed keys only)."""
-    out = {}
-    for key, value in patch.items():
-        have = (config or {}).get(key)
-        if isinstance(value, dict) and isinstance(have, dict):
-            out[key] = changed_view(have, value)
-        else:
-            out[key] = have
-    return out
-
-
-def apply_patch(config, patch):
-    """`config` after Patroni merges `patch` into it (recursive merge, null deletes a key)."""
-    out = dict(config or {})
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = apply_patch(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def touches_parameters(patch):
-    """Whether `patch` changes PostgreSQL parameters (the only changes that can need a restart)."""
-    pg = patch.get("postgresql")
-    return isinstance(pg, dict) and bool(pg.get("parameters"))
-
-
-def pending_restart_now(client, cluster):
-    """Members with pending_restart in /cluster or in their own /patroni (unreachable ones skipped)."""
-    pending = set(pending_restart_members(cluster))
-    for m in members_of(cluster):
-        if m.get("name") in pending or not m.get("api_url"):
-            continue
-        try:
-            status = client.member(m["api_url"])
-        except PatroniError:
-            continue
-        if isinstance(status, dict) and status.get("pending_restart"):
-            pending.add(m.get("name"))
-    return sorted(pending)
-
-
-def watch_pending_restart(client, seconds, interval=0.5):
-    """Poll for `seconds` (Patroni notices a change at its next loop); stop early once all members pend."""
-    deadline = time.time() + seconds
-    while True:
-        cluster = client.cluster()
-        pending = pending_restart_now(client, cluster)
-        if len(pending) == len(members_of(cluster)) or time.time() >= deadline:
-            return pending
-        time.sleep(interval)
+        return b""

@@ -13,11 +13,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# Patroni's own timing defaults and rules (timing_errors) live in patroni_core with its client.
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import PATRONI_DEFAULTS
+
 DEFAULT_RTO = "norm"
 DEFAULT_RPO = 0
-
-# Patroni's own floor for ttl; lower values are silently raised to this.
-PATRONI_MIN_TTL = 20
 
 RTO_PLANS = {
     # Lease 20 s (Patroni's floor), HAProxy sees role changes within ~1 s. A
@@ -52,33 +52,11 @@ RTO_PLANS = {
 # repository (inter 3s, fall 3, rise 2; fastinter and downinter default to
 # inter). What a cluster gets when nothing is tuned: the benchmark's baseline.
 # Patroni's primary_stop_timeout default 0 means "no limit".
-RTO_PLANS["patroni"] = {
-    "ttl": 30, "loop_wait": 10, "retry_timeout": 10,
-    "primary_start_timeout": 300, "primary_stop_timeout": 0,
-    "haproxy": {"inter": "3s", "fastinter": "3s", "downinter": "3s", "rise": 2, "fall": 3},
-}
-
-# The values Patroni itself assumes for keys the DCS does not hold.
-PATRONI_DEFAULTS = {key: RTO_PLANS["patroni"][key] for key in ("ttl", "loop_wait", "retry_timeout")}
-
-
-def timing_errors(ttl, loop_wait, retry_timeout):
-    """Return the Patroni timing rules that the given values break (empty if none)."""
-    errors = []
-    if ttl < PATRONI_MIN_TTL:
-        errors.append(
-            f"ttl={ttl} is below Patroni's minimum of {PATRONI_MIN_TTL} (Patroni would silently "
-            f"raise it); use ttl >= {PATRONI_MIN_TTL}")
-    if loop_wait < 1:
-        errors.append(f"loop_wait={loop_wait} must be at least 1")
-    if retry_timeout < 1:
-        errors.append(f"retry_timeout={retry_timeout} must be at least 1")
-    if loop_wait + 2 * retry_timeout > ttl:
-        errors.append(
-            f"loop_wait + 2 * retry_timeout = {loop_wait} + 2 * {retry_timeout} = "
-            f"{loop_wait + 2 * retry_timeout} exceeds ttl={ttl}; Patroni requires "
-            "loop_wait + 2 * retry_timeout <= ttl")
-    return errors
+RTO_PLANS["patroni"] = dict(
+    PATRONI_DEFAULTS,
+    primary_start_timeout=300, primary_stop_timeout=0,
+    haproxy={"inter": "3s", "fastinter": "3s", "downinter": "3s", "rise": 2, "fall": 3},
+)
 
 
 def rto_plan(name=None, overrides=None):

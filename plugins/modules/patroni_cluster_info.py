@@ -130,9 +130,9 @@ api_url:
 """
 
 
-from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
-    leader_of,
-    run_module,
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni import run_module  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (  # noqa: E402
+    leader_key_holder,
     summarize_members,
     sync_standbys,
 )
@@ -143,7 +143,7 @@ def cluster_facts(client):
     cluster = client.cluster()
     config = client.config()
     return dict(
-        changed=False, leader=leader_of(cluster), sync_standbys=sync_standbys(cluster),
+        changed=False, leader=leader_key_holder(cluster), sync_standbys=sync_standbys(cluster),
         paused=bool(cluster.get("pause")), scope=cluster.get("scope"),
         scheduled_switchover=cluster.get("scheduled_switchover"),
         members=summarize_members(cluster), config=config, api_url=client.last_url)

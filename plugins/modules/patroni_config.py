@@ -111,14 +111,14 @@ pending_restart:
 """
 
 
-from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni import run_module  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (  # noqa: E402
     PatroniError,
     apply_patch,
     changed_view,
     config_errors,
     desired_patch,
     pending_restart_members,
-    run_module,
     touches_parameters,
     watch_pending_restart,
 )

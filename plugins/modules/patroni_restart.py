@@ -136,14 +136,14 @@ msg:
 
 import time  # noqa: E402
 
-from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni import run_module  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (  # noqa: E402
     LEADER_ROLES,
     PatroniError,
     describe_members,
     is_streaming,
     member_named,
     members_of,
-    run_module,
     summarize_members,
 )
 

@@ -145,18 +145,18 @@ msg:
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-from ansible_collections.pgha.cloud.plugins.module_utils.patroni import (  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni import run_module  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (  # noqa: E402
     PatroniError,
     best_candidate,
     candidate_errors,
     describe_members,
     healthy_leader,
     is_streaming,
-    leader_of,
+    leader_key_holder,
     max_lag_of,
     member_named,
     members_of,
-    run_module,
     summarize_members,
     sync_mode_of,
 )
@@ -203,7 +203,7 @@ def no_candidate_reasons(cluster, old, max_lag, sync_mode):
 
 def plan(params, cluster, config):
     """Decide what to do: (action, old_leader, new_leader, message), or raise PatroniError."""
-    old, healthy = leader_of(cluster), healthy_leader(cluster)
+    old, healthy = leader_key_holder(cluster), healthy_leader(cluster)
     candidate, expected, when = params["candidate"], params["leader"], params["scheduled_at"]
     max_lag, sync_mode = max_lag_of(config), sync_mode_of(config)
     if candidate and candidate == old:
@@ -239,7 +239,7 @@ def plan(params, cluster, config):
 def settled(cluster, candidate, followers):
     """The candidate leads and runs, and every expected follower streams."""
     leader = member_named(cluster, candidate)
-    if leader is None or leader_of(cluster) != candidate or leader.get("state") != "running":
+    if leader is None or leader_key_holder(cluster) != candidate or leader.get("state") != "running":
         return False
     for name in followers:
         m = member_named(cluster, name)

@@ -3,11 +3,12 @@
 import pytest
 
 from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints as ep
+from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import PRIMARY_ROLES
 
 
 def m(name, host, role="replica", state="streaming", lag=0, tags=None):
     out = {"name": name, "host": host, "role": role, "state": state, "port": 5432}
-    if role not in ep.PRIMARY_ROLES:
+    if role not in PRIMARY_ROLES:
         out["lag"] = lag
     if tags:
         out["tags"] = tags

@@ -6,7 +6,7 @@ from conftest import MEMBER_IPS, MOTO_REGION, free_port
 from module_runner import run_module
 
 from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib
-from ansible_collections.pgha.cloud.plugins.module_utils import patroni
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core
 from ansible_collections.pgha.cloud.plugins.modules import nlb_target_group, nlb_targets, route53_role_records
 
 IPS = MEMBER_IPS
@@ -308,7 +308,7 @@ def test_a_target_on_another_port_is_replaced(conn, vpc, boto):
 
 
 def test_targets_from_live_patroni_by_group_name(conn, vpc, boto, monkeypatch, fake_with_ips):
-    monkeypatch.setattr(patroni.PatroniClient, "backoff", 0)
+    monkeypatch.setattr(patroni_core.PatroniClient, "backoff", 0)
     arn = make_group(conn, vpc, "pg-test-primary", "primary")
     fake = fake_with_ips
     args = dict(conn, target_group_name="pg-test-primary", service="primary", api_urls=fake.urls)

@@ -235,7 +235,8 @@ def test_reconcile_on_a_replica_writes_nothing(tmp_path, aws, fake):
 def test_reconcile_without_patroni_changes_nothing_and_exits_0(tmp_path, aws):
     cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"])
     rc, log, _elapsed = run_script(cfg, "--reconcile")
-    assert rc == 0 and "no Patroni REST API answered GET /cluster" in log, log
+    assert rc == 0 and "no Patroni member answered GET /cluster" in log, log
+    assert "Check patroni_urls" in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
 
 
@@ -298,11 +299,11 @@ def test_bad_config_is_logged_and_exits_0(tmp_path):
 
 
 def test_node_layout_without_ansible(tmp_path, aws):
-    """As installed on a node: the script, the two module_utils files in lib/, no collection on the path."""
+    """As installed on a node: the script, its module_utils files in lib/, no collection on the path."""
     node = tmp_path / "node"
     lib = node / "lib" / "ansible_collections" / "pgha" / "cloud" / "plugins" / "module_utils"
     lib.mkdir(parents=True)
-    for name in ("aws.py", "entrypoints.py"):
+    for name in ("aws.py", "entrypoints.py", "patroni_core.py"):
         shutil.copy(ROOT / "plugins" / "module_utils" / name, lib / name)
     shutil.copy(SCRIPT, node / SCRIPT.name)
     # The nodes have no Ansible: shadow the one in this venv so that importing it fails there too.
@@ -327,7 +328,7 @@ def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
     cfg = config(tmp_path, aws, "pg-1", patroni_urls=[f"http://127.0.0.1:{free_port()}"],
                  aws={"region": MOTO_REGION, "endpoint_url": aws["url"], **keys}, **secrets)
     rc, log, _elapsed = run_script(cfg, "--reconcile")
-    assert rc == 0 and "no Patroni REST API answered" in log and "s3cret" not in log, log
+    assert rc == 0 and "no Patroni member answered" in log and "s3cret" not in log, log
     cfg = config(tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
                                              **keys}, **secrets)
     rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
@@ -346,7 +347,8 @@ def test_fetch_cluster_checks_https_members_against_the_ca_file(test_ca, tmp_pat
     fake = FakePatroni(tls=test_ca)
     try:
         assert len(script.fetch_cluster(fake.urls, cafile=test_ca["ca"])["members"]) == 3
-        with pytest.raises(script.PatroniError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(script.PatroniError, match="CERTIFICATE_VERIFY_FAILED") as refused:
             script.fetch_cluster(fake.urls, cafile=make_ca(tmp_path)["ca"])
+        assert "set patroni_ca_file to the CA" in refused.value.message
     finally:
         fake.close()

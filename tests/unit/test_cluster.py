@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.pgha.cloud.plugins.module_utils import cluster
+from ansible_collections.pgha.cloud.plugins.module_utils import cluster, patroni_core
 
 
 def test_node_addresses_prefer_node_address_and_keep_order():
@@ -164,7 +164,7 @@ def test_config_patch_empty_when_current_matches_in_postgres_terms():
                "postgresql": {"parameters": {"hot_standby": "on", "max_connections": "200"}}}
     desired = {"ttl": 20, "synchronous_mode": "true",
                "postgresql": {"parameters": {"hot_standby": True, "max_connections": 200}}}
-    assert cluster.config_patch(current, desired) == {}
+    assert patroni_core.config_patch(current, desired) == {}
 
 
 def test_config_patch_holds_only_differences_and_missing_keys():
@@ -172,7 +172,7 @@ def test_config_patch_holds_only_differences_and_missing_keys():
                "operator_key": 1}
     desired = {"ttl": 20, "loop_wait": 10, "retry_timeout": 5,
                "postgresql": {"use_slots": True, "parameters": {"work_mem": "4MB", "wal_level": "replica"}}}
-    assert cluster.config_patch(current, desired) == {
+    assert patroni_core.config_patch(current, desired) == {
         "ttl": 20, "retry_timeout": 5,
         "postgresql": {"use_slots": True, "parameters": {"wal_level": "replica"}},
     }
@@ -180,7 +180,7 @@ def test_config_patch_holds_only_differences_and_missing_keys():
 
 def test_config_patch_from_nothing_is_everything():
     desired = {"ttl": 20, "postgresql": {"parameters": {"a": 1}}}
-    assert cluster.config_patch(None, desired) == desired
+    assert patroni_core.config_patch(None, desired) == desired
 
 
 def test_member_line_shows_role_state_timeline_and_lag():

@@ -31,7 +31,7 @@ class Script:
 @pytest.fixture
 def run(monkeypatch):
     def go(script, duration=60, target_group=True, zone=True):
-        monkeypatch.setattr(watcher, "leader", lambda urls, context=None: script.leaders[script.i])
+        monkeypatch.setattr(watcher, "primary_now", lambda client: script.leaders[script.i])
         monkeypatch.setattr(watcher.awslib, "registered_targets",
                             lambda aws, arn: [(ip, 5432) for ip in script.targets[script.i]])
         monkeypatch.setattr(watcher, "record_ips", lambda aws, zone, name: script.records[script.i])
@@ -85,7 +85,7 @@ def test_zone_and_record_go_together():
         watcher.parse(["--patroni", "http://x:8008", "--zone-id", "Z1"])
 
 
-def test_leader_reads_the_first_member_that_answers_and_tries_it_first_next_time():
+def test_primary_now_reads_the_first_member_that_answers_and_asks_it_first_next_time():
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -108,8 +108,12 @@ def test_leader_reads_the_first_member_that_answers_and_tries_it_first_next_time
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         dead, alive = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{server.server_port}"
-        urls = [dead, alive]
-        assert watcher.leader(urls, timeout=0.5) == ("pg-2", "10.0.2.11")
-        assert urls == [alive, dead]
+        client = watcher.patroni_client([dead, alive], timeout=0.5)
+        assert watcher.primary_now(client) == ("pg-2", "10.0.2.11")
+        asked, send = [], client.transport
+        client.transport = lambda method, url, *rest: asked.append(url) or send(method, url, *rest)
+        assert watcher.primary_now(client) == ("pg-2", "10.0.2.11")
+        assert asked == [alive + "/cluster"]
+        assert watcher.primary_now(watcher.patroni_client([dead], timeout=0.5)) is None
     finally:
         server.shutdown()

@@ -7,6 +7,8 @@ member's Patroni from the host of the member's etcd client URL.
 
 import importlib.util
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +20,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "patroni" / "files" / "pgha_etcd_leader_elsewhere.py"
+# On the nodes patroni_core.py sits beside the script; here it is the collection's.
+MODULE_UTILS = ROOT / "plugins" / "module_utils"
+if str(MODULE_UTILS) not in sys.path:
+    sys.path.append(str(MODULE_UTILS))
 spec = importlib.util.spec_from_file_location("pgha_etcd_leader_elsewhere", SCRIPT)
 placement = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(placement)
@@ -225,12 +231,18 @@ def test_patroni_url_of_an_ipv6_member():
     assert placement.patroni_url_of({"clientURLs": []}, 8008) is None
 
 
-def test_the_script_runs_one_round_as_a_process(cluster):
+def test_the_script_runs_one_round_as_a_process(cluster, tmp_path):
+    """As the patroni role installs it: the script and patroni_core.py side by side, nothing on PYTHONPATH."""
+    node = tmp_path / "bin"
+    node.mkdir()
+    shutil.copy(SCRIPT, node / SCRIPT.name)
+    shutil.copy(MODULE_UTILS / "patroni_core.py", node / "patroni_core.py")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     host = HOSTS["1001"]
     out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--once", "--patroni", f"http://{host}:{cluster.patroni_port}",
+        [sys.executable, str(node / SCRIPT.name), "--once", "--patroni", f"http://{host}:{cluster.patroni_port}",
          "--patroni-port", str(cluster.patroni_port), "--etcd", f"http://{host}:{cluster.etcd_port}"],
-        capture_output=True, text=True, timeout=30, check=True)
+        capture_output=True, text=True, timeout=30, check=True, env=env, cwd=tmp_path)
     assert out.stdout.strip() == "moved"
     assert "moved the etcd leader from etcd-1 to etcd-3" in out.stderr
     assert cluster.etcd_leader == "1003"

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, presets, vip
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, patroni_core, presets, vip
 
 H1, H2, H3 = "10.210.0.11", "10.210.0.12", "10.210.0.13"
 
@@ -1305,11 +1305,11 @@ def test_errors_follow_inventory_order():
 @pytest.mark.parametrize("name", sorted(presets.RTO_PLANS))
 def test_every_preset_satisfies_patroni_rules(name):
     plan = presets.RTO_PLANS[name]
-    assert presets.timing_errors(plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == []
+    assert patroni_core.timing_errors(plan["ttl"], plan["loop_wait"], plan["retry_timeout"]) == []
 
 
 def test_patroni_defaults_are_valid():
-    assert presets.timing_errors(**presets.PATRONI_DEFAULTS) == []
+    assert patroni_core.timing_errors(**presets.PATRONI_DEFAULTS) == []
 
 
 def test_baseline_preset_is_patronis_stock_configuration():
@@ -1333,15 +1333,15 @@ def test_default_rto_is_a_preset():
     (30, 11, 10, ["11 + 2 * 10 = 31 exceeds ttl=30", "loop_wait + 2 * retry_timeout <= ttl"]),
 ])
 def test_timing_errors_name_the_broken_rule(ttl, loop_wait, retry_timeout, fragments):
-    errors = presets.timing_errors(ttl, loop_wait, retry_timeout)
+    errors = patroni_core.timing_errors(ttl, loop_wait, retry_timeout)
     assert len(errors) == 1
     for fragment in fragments:
         assert fragment in errors[0]
 
 
 def test_timing_boundary_is_allowed():
-    assert presets.timing_errors(20, 10, 5) == []
-    assert len(presets.timing_errors(20, 11, 5)) == 1
+    assert patroni_core.timing_errors(20, 10, 5) == []
+    assert len(patroni_core.timing_errors(20, 11, 5)) == 1
 
 
 def test_rto_plan_default_and_named():

@@ -7,7 +7,7 @@ import pytest
 from fake_patroni import PASSWORD, USER, FakePatroni, default_members, member, wait_until
 from module_runner import run_module
 
-from ansible_collections.pgha.cloud.plugins.module_utils import patroni
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni, patroni_core
 from ansible_collections.pgha.cloud.plugins.modules import (
     patroni_cluster_info,
     patroni_config,
@@ -21,7 +21,7 @@ def run(module, args, check=False, diff=False):
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    monkeypatch.setattr(patroni.PatroniClient, "backoff", 0)
+    monkeypatch.setattr(patroni_core.PatroniClient, "backoff", 0)
     monkeypatch.setattr(patroni_switchover, "POLL_INTERVAL", 0.05)
 
 
@@ -331,51 +331,50 @@ def cluster(*members):
 def test_leader_of_and_best_candidate():
     c = cluster(member("a", role="leader", state="running"), member("b", lag=50), member("c", lag=7),
                 member("d", lag=0, tags={"nofailover": True}), member("e", lag=0, state="stopped"))
-    assert patroni.leader_of(c) == "a"
-    assert patroni.best_candidate(c, 1048576) == "c"
-    assert patroni.best_candidate(c, 5) is None
-    assert patroni.leader_of(cluster(member("b"))) is None
+    assert patroni_core.leader_key_holder(c) == "a"
+    assert patroni_core.best_candidate(c, 1048576) == "c"
+    assert patroni_core.best_candidate(c, 5) is None
+    assert patroni_core.leader_key_holder(cluster(member("b"))) is None
 
 
 def test_best_candidate_ties_prefer_failover_priority():
     c = cluster(member("a", role="leader", state="running"),
                 member("b", lag=0, tags={"failover_priority": 1}),
                 member("c", lag=0, tags={"failover_priority": 5}))
-    assert patroni.best_candidate(c, 100) == "c"
+    assert patroni_core.best_candidate(c, 100) == "c"
 
 
 def test_candidate_errors_for_unknown_member_names_members():
     c = cluster(member("a", role="leader", state="running"), member("b"))
-    assert patroni.candidate_errors(c, "zz", 100) == ["zz is not a member of the cluster (members: a, b)"]
-    assert patroni.candidate_errors(c, "b", 100) == []
+    assert patroni_core.candidate_errors(c, "zz", 100) == [
+        "zz is not a member of the cluster (members: a, b)"]
+    assert patroni_core.candidate_errors(c, "b", 100) == []
 
 
 def test_config_errors_reuses_the_preset_rules():
-    assert patroni.config_errors({"ttl": 20, "loop_wait": 2, "retry_timeout": 5}) == []
-    errors = patroni.config_errors({"loop_wait": 10, "retry_timeout": 15, "ttl": 30})
-    assert errors == __import__(
-        "ansible_collections.pgha.cloud.plugins.module_utils.presets", fromlist=["timing_errors"]
-    ).timing_errors(30, 10, 15)
-    assert patroni.config_errors({"synchronous_mode": "maybe"}) == [
+    assert patroni_core.config_errors({"ttl": 20, "loop_wait": 2, "retry_timeout": 5}) == []
+    errors = patroni_core.config_errors({"loop_wait": 10, "retry_timeout": 15, "ttl": 30})
+    assert errors == patroni_core.timing_errors(30, 10, 15)
+    assert patroni_core.config_errors({"synchronous_mode": "maybe"}) == [
         "synchronous_mode='maybe' must be true, false or quorum"]
-    assert patroni.config_errors({"postgresql": {"parameters": []}}) == [
+    assert patroni_core.config_errors({"postgresql": {"parameters": []}}) == [
         "postgresql.parameters must be a dict of PostgreSQL settings"]
 
 
 def test_desired_patch_and_apply_patch():
     current = {"ttl": 30, "postgresql": {"parameters": {"a": "1", "b": "on"}}}
     desired = {"ttl": 30, "gone": None, "postgresql": {"parameters": {"a": 2, "b": True, "c": None}}}
-    patch = patroni.desired_patch(current, desired)
+    patch = patroni_core.desired_patch(current, desired)
     assert patch == {"postgresql": {"parameters": {"a": 2}}}
-    assert patroni.apply_patch(current, {"ttl": None, "postgresql": {"parameters": {"a": 2}}}) == {
+    assert patroni_core.apply_patch(current, {"ttl": None, "postgresql": {"parameters": {"a": 2}}}) == {
         "postgresql": {"parameters": {"a": 2, "b": "on"}}}
 
 
 def test_normalize_urls_accepts_a_json_list_string():
-    assert patroni.normalize_urls(['["http://h1:8008/", "http://h2:8008/patroni"]']) == [
+    assert patroni_core.normalize_urls(['["http://h1:8008/", "http://h2:8008/patroni"]']) == [
         "http://h1:8008", "http://h2:8008"]
-    with pytest.raises(patroni.PatroniError, match="empty"):
-        patroni.PatroniClient([])
+    with pytest.raises(patroni_core.PatroniError, match="empty"):
+        patroni_core.PatroniClient([], transport=None)
 
 
 def test_connection_options_match_the_doc_fragment():
@@ -392,32 +391,30 @@ def test_connection_options_match_the_doc_fragment():
         assert documented[name].get("required", False) == option.get("required", False), name
 
 
-def test_retries_then_moves_on(monkeypatch):
+def test_retries_then_moves_on():
     calls = []
 
-    def refused(url, **kwargs):
+    def refused(method, url, body, timeout, headers):
         calls.append(url)
-        raise OSError("[Errno 111] Connection refused")
+        raise patroni_core.TransportError("[Errno 111] Connection refused")
 
-    monkeypatch.setattr(patroni, "open_url", refused)
-    client = patroni.PatroniClient(["http://h1:8008", "http://h2:8008"], retries=2)
-    with pytest.raises(patroni.PatroniError) as err:
+    client = patroni_core.PatroniClient(["http://h1:8008", "http://h2:8008"], refused, retries=2)
+    with pytest.raises(patroni_core.PatroniError) as err:
         client.cluster()
     assert calls == ["http://h1:8008/cluster"] * 3 + ["http://h2:8008/cluster"] * 3
     assert ("tried http://h1:8008: [Errno 111] Connection refused; http://h2:8008: [Errno 111]"
             in str(err.value))
 
 
-def test_a_write_that_timed_out_is_not_resent(monkeypatch):
+def test_a_write_that_timed_out_is_not_resent():
     calls = []
 
-    def timeout(url, **kwargs):
+    def timeout(method, url, body, timeout, headers):
         calls.append(url)
-        raise socket.timeout("timed out")
+        raise patroni_core.TransportError("timed out")
 
-    monkeypatch.setattr(patroni, "open_url", timeout)
-    client = patroni.PatroniClient(["http://h1:8008", "http://h2:8008"], retries=2)
-    with pytest.raises(patroni.PatroniError) as err:
+    client = patroni_core.PatroniClient(["http://h1:8008", "http://h2:8008"], timeout, retries=2)
+    with pytest.raises(patroni_core.PatroniError) as err:
         client.switchover("a", "b")
     assert calls == ["http://h1:8008/switchover"]
     assert err.value.outcome_unknown is True
@@ -426,7 +423,7 @@ def test_a_write_that_timed_out_is_not_resent(monkeypatch):
 
 def test_fake_cluster_applies_switchover_after_a_delay(fake):
     # The fake itself: the wait in the module is only exercised if the change is not instant.
-    client = patroni.PatroniClient(fake.urls, USER, PASSWORD)
+    client = patroni_core.PatroniClient(fake.urls, patroni_core.stdlib_transport(), USER, PASSWORD)
     client.switchover("pg-1", "pg-2")
     assert fake.leader() == "pg-1"
     assert wait_until(lambda: fake.leader() == "pg-2")

@@ -6,7 +6,7 @@ import pytest
 from fake_patroni import PASSWORD, USER, FakePatroni
 from module_runner import run_module
 
-from ansible_collections.pgha.cloud.plugins.module_utils import patroni
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core
 from ansible_collections.pgha.cloud.plugins.modules import patroni_restart
 
 
@@ -16,7 +16,7 @@ def run(args, check=False):
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    monkeypatch.setattr(patroni.PatroniClient, "backoff", 0)
+    monkeypatch.setattr(patroni_core.PatroniClient, "backoff", 0)
     monkeypatch.setattr(patroni_restart, "POLL_INTERVAL", 0.05)
     monkeypatch.setattr(patroni_restart, "pending_grace", lambda client: 0.5)
 

@@ -73,10 +73,33 @@ def test_old_timeline_answers_after_the_move_do_not_count_as_old_primary():
     assert result["old_primary_last_answer_s"] == pytest.approx(0.51)
 
 
-def test_leader_of_needs_a_running_leader():
-    assert probe.leader_of({"members": [{"name": "a", "role": "leader", "state": "running"}]}) == "a"
-    assert probe.leader_of({"members": [{"name": "a", "role": "leader", "state": "stopped"}]}) is None
-    assert probe.leader_of(None) is None
+def test_running_primary_name_needs_a_running_leader():
+    def view(role, state):
+        return {"members": [{"name": "a", "role": role, "state": state}]}
+
+    assert probe.running_primary_name(view("leader", "running")) == "a"
+    assert probe.running_primary_name(view("leader", "stopped")) is None
+    assert probe.running_primary_name(view("standby_leader", "running")) is None
+    assert probe.running_primary_name(None) is None
+
+
+def test_the_leader_watch_reads_patroni_over_https(test_ca):
+    import threading
+
+    from fake_patroni import FakePatroni
+
+    fake = FakePatroni(tls=test_ca)
+    try:
+        stop, samples = threading.Event(), []
+        watch = probe.LeaderWatch(fake.urls, stop, samples, interval=0.05, cafile=test_ca["ca"])
+        watch.start()
+        while len(samples) < 2:
+            stop.wait(0.05)
+        stop.set()
+        watch.join(5)
+        assert samples[0][1] == "pg-1"
+    finally:
+        fake.close()
 
 
 def test_probe_arguments_are_checked():

@@ -13,27 +13,31 @@ It never blocks or crashes Patroni: everything runs under a hard deadline
 status is always 0. The callback and the timer on one node take a lock, so
 they never write at the same time.
 
-The collection's module_utils (aws.py, entrypoints.py) sit in lib/ beside this
-file on the nodes; in the source tree they are found on PYTHONPATH.
+The collection's module_utils (aws.py, entrypoints.py and patroni_core.py, the
+Patroni REST client) sit in lib/ beside this file on the nodes; in the source
+tree they are found on PYTHONPATH.
 """
 
 import argparse
-import base64
 import contextlib
 import fcntl
 import json
 import logging
 import os
 import signal
-import ssl
 import sys
 import time
-from urllib.request import Request, urlopen
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
 # Imported by load_libraries(), under the deadline: importing boto3 alone can take seconds on a busy node.
-awslib = entrypoints = None
+awslib = entrypoints = patroni_core = None
+# How Patroni errors name this script's settings (the keys of its config file).
+PATRONI_SETTINGS = {
+    "urls": "patroni_urls",
+    "ca": "patroni_ca_file",
+    "credentials": "patroni_username and patroni_password",
+}
 
 DEFAULT_CONFIG = "/etc/pgha/entrypoint-aws.json"
 # Roles Patroni passes to on_role_change when this node becomes the read-write primary.
@@ -75,9 +79,9 @@ def _exit_now(signum, frame):
 
 
 def load_libraries():
-    global awslib, entrypoints
+    global awslib, entrypoints, patroni_core
     from ansible_collections.pgha.cloud.plugins.module_utils import aws as awslib
-    from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints
+    from ansible_collections.pgha.cloud.plugins.module_utils import entrypoints, patroni_core
 
 
 def _expected(error):
@@ -199,24 +203,23 @@ def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
     """GET /cluster from the first of `urls` that answers; raises PatroniError naming every URL tried.
 
     https URLs are checked against `cafile` (the deployment's CA), else the system's CAs.
+    One try per URL: the deadline leaves no room for retries.
     """
-    errors = []
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
-    for url in urls:
-        request = Request(url.rstrip("/") + "/cluster", headers={"Accept": "application/json"})
-        if username:
-            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            request.add_header("Authorization", "Basic " + token)
-        try:
-            with urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310 (URLs from our config)
-                return json.loads(resp.read().decode("utf-8"))
-        except Exception as e:  # URLError, timeouts, bad JSON: try the next member
-            errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
-    raise PatroniError(
-        "no Patroni REST API answered GET /cluster ({}); check patroni_urls and that Patroni runs".format(
-            "; ".join(errors) or "no URL given"
+    if patroni_core is None:
+        load_libraries()
+    try:
+        client = patroni_core.PatroniClient(
+            urls,
+            patroni_core.stdlib_transport(ca_file=cafile),
+            username=username,
+            password=password,
+            timeout=timeout,
+            retries=0,
+            option_names=PATRONI_SETTINGS,
         )
-    )
+        return client.cluster()
+    except patroni_core.PatroniError as e:
+        raise PatroniError(e.message) from None
 
 
 def reconcile(cfg, check=False):

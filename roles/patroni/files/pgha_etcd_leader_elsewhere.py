@@ -22,32 +22,33 @@ etcd speaks TLS and wants a client certificate (--cacert, --cert, --key) and,
 with authentication on, a user: moving the leadership is root's right, so the
 service logs in as root with the credentials systemd hands it (LoadCredential,
 a file holding `root:<password>`); they never appear on a command line.
+
+HTTP goes through patroni_core.py, the collection's Patroni REST client,
+which the patroni role installs beside this file (in the source tree it is
+plugins/module_utils/patroni_core.py, found on PYTHONPATH).
 """
 
 import argparse
 import json
 import logging
 import os
-import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+
+import patroni_core
 
 LOG = logging.getLogger("pgha-etcd-leader-elsewhere")
 
-# Set by configure(): the TLS context for https URLs and etcd's credentials.
-TLS = None
+# Set by configure(): how https URLs are checked (and the client certificate) and etcd's credentials.
+TRANSPORT = patroni_core.stdlib_transport()
 AUTH = {"name": None, "password": None, "token": None}
 
 
 def configure(cacert=None, cert=None, key=None, credentials=None):
     """TLS (a CA and a client certificate) for https URLs; `credentials` is `user:password`."""
-    global TLS
+    global TRANSPORT
     if cacert:
-        TLS = ssl.create_default_context(cafile=cacert)
-        if cert:
-            TLS.load_cert_chain(cert, key)
+        TRANSPORT = patroni_core.stdlib_transport(ca_file=cacert, client_cert=cert, client_key=key)
     if credentials:
         name, _sep, password = credentials.strip().partition(":")
         AUTH.update(name=name, password=password, token=None)
@@ -55,18 +56,12 @@ def configure(cacert=None, cert=None, key=None, credentials=None):
 
 def _send(url, body, timeout, token=None):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json"} if data is not None else {}
     if token:
-        req.add_header("Authorization", token)
-    context = TLS if url.startswith("https:") else None
+        headers["Authorization"] = token
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (OSError, ValueError):
+        status, raw = TRANSPORT("GET" if body is None else "POST", url, data, timeout, headers)
+    except patroni_core.TransportError:
         return 0, None
     try:
         return status, json.loads(raw or b"null")
@@ -99,8 +94,10 @@ def request(url, body=None, timeout=2.0):
 
 
 def is_primary(patroni_url, timeout):
-    """True when the Patroni REST API at patroni_url says it runs a writable primary."""
-    return request(patroni_url.rstrip("/") + "/primary", timeout=timeout)[0] == 200
+    """True when the Patroni REST API at patroni_url says it runs a writable primary (GET /primary)."""
+    client = patroni_core.PatroniClient([patroni_url], TRANSPORT, timeout=timeout, retries=0,
+                                        option_names={"urls": "--patroni", "ca": "--cacert"})
+    return client.health(patroni_url, "primary") == 200
 
 
 def etcd_status(endpoint, timeout):
