@@ -240,6 +240,86 @@ def test_postmaster_kill_reads_the_pid_from_the_data_directory():
     assert restore == []  # Patroni brings PostgreSQL back by itself
 
 
+# ---------------------------------------------------------------- one fault, two forms
+
+ROOT = TOOLS.parent
+# What does the damage (and undoes it), the same in the Docker form's commands
+# and in the task file playbooks/drill.yml runs (see the faults module).
+DAMAGE = {
+    "crash": ("crash-docker", ["docker kill"], ["docker start"]),
+    "postmaster-kill": ("postmaster-kill", ["postmaster.pid", "kill -KILL"], []),
+    "patroni-stop": ("patroni-stop", ["systemctl stop patroni"], ["systemctl start patroni"]),
+    "partition": ("partition", ['ip route add blackhole "$a/32"'], ['ip route del blackhole "$a/32"']),
+    "etcd-member-loss": ("etcd", ["systemctl stop etcd"], ["systemctl start etcd"]),
+    "etcd-quorum-loss": ("etcd", ["systemctl stop etcd"], ["systemctl start etcd"]),
+}
+
+
+def _yaml(path):
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((ROOT / path).read_text())
+
+
+def _commands(task_file):
+    """Every command line of a fault task file: shell scripts, and command argv joined with spaces."""
+    out = []
+    for task in _yaml(f"playbooks/faults/{task_file}.yml"):
+        for module in ("ansible.builtin.shell", "ansible.builtin.command"):
+            args = task.get(module)
+            if isinstance(args, str):
+                out.append(args)
+            elif isinstance(args, dict):
+                out.append(args.get("cmd") or " ".join(str(a) for a in args.get("argv", [])))
+    return "\n".join(out)
+
+
+def test_every_fault_kind_has_its_task_files_in_playbooks_faults():
+    assert set(faults.FAULT_PLAYBOOKS) == set(faults.FAULT_KINDS)
+    named = {stem for stems in faults.FAULT_PLAYBOOKS.values() for stem in stems}
+    assert named == {p.stem for p in (ROOT / "playbooks" / "faults").glob("*.yml")}
+    assert faults.FAULT_PLAYBOOKS["switchover"] == ()  # the drill's own REST call on both paths
+
+
+def test_drill_yml_offers_the_drills_fault_kinds_with_the_same_task_files():
+    plays = _yaml("playbooks/drill.yml")
+    assert set(plays[0]["vars"]["__faults"]) == set(faults.FAULT_KINDS)
+    run = plays[-1]
+    assert set(run["vars"]["__handoff_faults"]) == set(faults.FAULT_KINDS) - {"switchover"}
+    mappings = {task["name"]: task["vars"]["__fault_tasks"] for task in _tasks(run["tasks"])
+                if "__fault_tasks" in task.get("vars", {})}
+    inject = next(m for name, m in mappings.items() if name.startswith("Inject"))
+    undo = next(m for name, m in mappings.items() if name.startswith("Undo"))
+    for kind, stem in inject.items():
+        stems = ({stem.replace("{{ drill_crash_method | default('sysrq') }}", m) for m in ("sysrq", "docker")}
+                 if "{{" in stem else {stem})
+        assert stems == set(faults.FAULT_PLAYBOOKS[kind]), kind
+    # the drill asks to undo exactly the kinds the play can undo
+    assert set(undo) == set(faults.UNDONE_KINDS)
+    assert set(inject) == set(faults.FAULT_KINDS) - {"switchover"}
+
+
+def test_the_bench_runs_every_fault_kind():
+    spec = importlib.util.spec_from_file_location("pgha_bench_kinds", TOOLS / "pgha_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert set(bench.SCENARIOS) == set(faults.FAULT_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_the_docker_form_and_the_playbook_do_the_same_damage(kind):
+    task_file, injected, undone = DAMAGE[kind]
+    inject, restore, _targets = faults.fault_plan(kind, MEMBERS[0], MEMBERS, "c{seq}", "/d", ["10.210.0.12"])
+    docker_inject = "\n".join(" ".join(["docker", *cmd]) for cmd in inject)
+    docker_restore = "\n".join(" ".join(["docker", *cmd]) for cmd in restore)
+    playbook = _commands(task_file)
+    for fragment in injected:
+        assert fragment in docker_inject and fragment in playbook, fragment
+    for fragment in undone:
+        assert fragment in docker_restore and fragment in playbook, fragment
+    # what the Docker form undoes, the drill asks the play to undo with --handoff
+    assert bool(restore) == (kind in faults.UNDONE_KINDS)
+
+
 def test_arguments_need_exactly_one_fault():
     parser = cli.build_parser()
     base = ["--dsn", "postgres://h/db", "--confirm-cluster", "pg-test"]

@@ -23,7 +23,6 @@ from .common import DATABASE, DATABASE_NAME, TABLE, log, safe_dsn
 # Ids written on the isolated side start here, far from the outside writers'.
 INSIDE_ID_BASE = 1_000_000_000
 
-
 # Runs inside the leader's container (Debian's python3-psycopg2 is on every
 # node): commits numbered rows and prints one line per outcome; exits when its
 # stdin closes, so the drill stops it by closing the pipe.

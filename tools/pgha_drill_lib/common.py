@@ -10,14 +10,9 @@ import psycopg
 from psycopg import sql
 
 TABLE = sql.Identifier("pgha_drill")
-
-
 # The drill writes into a database of its own, created and dropped by itself.
 DATABASE_NAME = "pgha_drill"
-
-
 DATABASE = sql.Identifier(DATABASE_NAME)
-
 
 # The only variables --secrets-from may set.
 SECRET_VARIABLES = ("PGPASSWORD", "PGHA_PATRONI_AUTH")

@@ -1,24 +1,27 @@
 # Copyright: contributors to pgha.cloud
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The built-in fault kinds: injected by the drill itself on a Docker test bed, or handed to an agent.
+"""The built-in fault kinds (--fault-kind), and the two ways they are injected.
 
-Two ways to inject a fault, on purpose:
+- The Docker form (the sandbox, `make bench`, the figures in docs/results.md):
+  the drill runs fault_plan()'s commands itself with `docker kill`/`docker
+  exec` right after reading the clock that becomes the fault's time, and
+  undoes them with `docker start`/`docker exec`.
+- --handoff (playbooks/drill.yml, on real hosts or on a container test bed
+  with drill_crash_method=docker): the drill touches no host. It writes a
+  request (Handoff) and the play runs the task file FAULT_PLAYBOOKS names in
+  playbooks/faults/ over the inventory's connection, reporting the host's
+  clock just before the fault (reported_fault_time).
 
-- on a Docker test bed (the sandbox, `make bench`) the drill runs the
-  commands of fault_plan() itself with `docker exec`/`docker kill`, right
-  after reading the clock that becomes the fault's time;
-- with --handoff the drill touches no host: it writes a request and waits
-  for an outside agent. playbooks/drill.yml is that agent on real hosts and
-  runs playbooks/faults/<FAULT_PLAYBOOKS[kind]>.yml, which reads the faulty
-  host's clock just before the fault and reports it (reported_fault_time).
-
-The playbooks also arm an undo timer on the host and know the inventory's
-etcd group and sysrq crashes, which a container test bed neither needs nor
-has. The commands that do the damage are the same on both paths
-(tests/unit/test_drill.py checks that the playbooks still carry them); the
-drill does not run the playbooks on a test bed because Ansible's start-up and
-task overhead would lie between the drill's clock reading and the fault, and
-the sandbox figures in docs/results.md were measured with the direct commands.
+A switchover is the drill's own POST /switchover on both paths. For the
+other kinds the command that does the damage is the same on both paths, and
+tests/unit/test_drill.py checks that fault_plan() and the playbooks stay
+alike. The Docker form does not run the playbooks: that would change what it
+measures (the fault's time would be a reported one after an Ansible run, a
+held etcd fault would last drill_hold plus the play's time to undo it), it
+would need an inventory where --container-pattern suffices, and the
+playbooks' extras (undo timers, the sysrq crash, the inventory's etcd group)
+are for real hosts. The drill.yml column of docs/results.md shows the
+difference in fault_injected_s and healed_after_s.
 """
 
 import json
@@ -34,19 +37,29 @@ from .common import log, scrub
 FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "partition", "switchover",
                "etcd-member-loss", "etcd-quorum-loss")
 
-
 # Faults after which another member must lead; for the others the same
 # server may come back (Patroni restarts a crashed postmaster in place).
 LEADER_CHANGE_KINDS = ("crash", "partition", "switchover", "patroni-stop")
 
-
 # Faults that are held for --hold seconds and healed before recovery is awaited.
 HELD_KINDS = ("etcd-member-loss", "etcd-quorum-loss")
 
-
-# Faults an outside agent (--handoff) is asked to undo; Patroni heals the others itself.
+# Faults that are undone after recovery (by fault_plan's commands or the --handoff
+# agent); Patroni heals the others itself.
 UNDONE_KINDS = ("crash", "patroni-stop", "partition", "etcd-member-loss", "etcd-quorum-loss")
 
+# The task file of playbooks/faults/ that injects (and undoes) each kind for
+# playbooks/drill.yml, per drill_crash_method for a crash; none for a
+# switchover. The Docker form's counterpart is fault_plan().
+FAULT_PLAYBOOKS = {
+    "crash": ("crash-sysrq", "crash-docker"),
+    "postmaster-kill": ("postmaster-kill",),
+    "patroni-stop": ("patroni-stop",),
+    "partition": ("partition",),
+    "switchover": (),
+    "etcd-member-loss": ("etcd",),
+    "etcd-quorum-loss": ("etcd",),
+}
 
 # A fault time reported by the agent (the faulty host's clock) is trusted only
 # between the request and its answer, give or take this many seconds.
