@@ -538,6 +538,134 @@ def test_handoff_and_read_probe_arguments_are_checked():
     assert cli.parse_args(base + ["--fault-kind", "crash"]).readers == 2
 
 
+# ---------------------------------------------------------------- injecting the fault
+
+def _args(*extra):
+    return cli.parse_args(["--dsn", "postgres://h/db", "--confirm-cluster", "c", *extra])
+
+
+def test_the_fault_time_is_read_right_before_the_docker_commands(monkeypatch):
+    calls = []
+
+    def docker(*argv, check=True):
+        calls.append((time.time(), argv))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(faults, "docker", docker)
+    plan = faults.fault_plan("crash", MEMBERS[0], MEMBERS, "c{seq}", "/d", [])
+    before = time.time()
+    fault_at, source, rc, out = faults.inject(_args("--fault-kind", "crash"), plan, MEMBERS[0], None, "/d")
+    assert source == "drill" and rc == 0 and out == ""
+    assert [argv for _at, argv in calls] == [("kill", "c1")]
+    assert before <= fault_at <= calls[0][0] < fault_at + 0.5  # nothing slow in between
+
+
+def test_a_failed_docker_command_gives_its_rc_and_message(monkeypatch):
+    monkeypatch.setattr(faults, "docker", lambda *argv, check=True: subprocess.CompletedProcess(
+        argv, 1, "", "Error: No such container: c1\n"))
+    plan = faults.fault_plan("crash", MEMBERS[0], MEMBERS, "c{seq}", "/d", [])
+    _at, _source, rc, out = faults.inject(_args("--fault-kind", "crash"), plan, MEMBERS[0], None, "/d")
+    assert rc == 1 and out == "Error: No such container: c1"
+
+
+def test_a_fault_command_runs_as_given_and_its_output_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    args = _args("--fault", f"{sys.executable} -c 'import os; print(os.environ[\"PGPASSWORD\"]); exit(3)'")
+    _at, source, rc, out = faults.inject(args, ([], [], []), None, None, "/d")
+    assert source == "drill" and rc == 3 and out == "********"
+
+
+def test_a_handed_off_fault_takes_the_time_the_host_reported(tmp_path):
+    (tmp_path / "inject.done.json").write_text(json.dumps({"rc": 0, "fault_at": time.time() + 0.5,
+                                                           "output": "patroni stopped"}))
+    args = _args("--fault-kind", "patroni-stop", "--handoff", str(tmp_path))
+    handoff = faults.Handoff(tmp_path, 1)
+    fault_at, source, rc, out = faults.inject(args, ([], [], []), MEMBERS[0], handoff, "/var/lib/pg")
+    assert source == "reported by the injecting host" and rc == 0 and out == "patroni stopped"
+    request = json.loads((tmp_path / "inject.json").read_text())
+    assert request["data_directory"] == "/var/lib/pg" and request["host"] == "10.210.0.11"
+    assert fault_at == pytest.approx(request["asked_at"] + 0.5, abs=0.2)
+
+
+def test_a_handed_off_fault_nobody_injected_stops_the_drill(tmp_path):
+    args = _args("--fault-kind", "partition", "--handoff", str(tmp_path))
+    with pytest.raises(SystemExit, match="no fault was injected"):
+        faults.inject(args, ([], [], []), MEMBERS[0], faults.Handoff(tmp_path, 0.1), "/d")
+
+
+# ---------------------------------------------------------------- the drill's figures
+
+LEADERS = [{"name": "pg-1", "host": "10.0.0.1"}, {"name": "pg-2", "host": "10.0.0.2"}]
+
+
+def _crash_logs():
+    writes = ([ack(i, 5.0 + 0.5 * i, OLD) for i in range(1, 10)]             # 5.5 .. 9.5
+              + [("error", None, 10.2, 10.2, None, 0)]
+              + [ack(100 + i, 32.3 + 0.1 * i, NEW) for i in range(5)])        # 32.3 .. 32.7
+    rest = ([(5.0 + 0.2 * i, "pg-1", "primary", "running", 1) for i in range(26)]   # to 10.0
+            + [(10.2, "pg-1", None, None, None)]
+            + [(5.0 + 0.2 * i, "pg-2", "replica", "streaming", 1) for i in range(135)]  # to 31.8
+            + [(32.0, "pg-2", "primary", "running", 2)])
+    probes = ([(6.0, 0, 0.004, OLD, False), (8.0, 0, 0.006, OLD, False),
+               (10.5, 0, None, None, None), (32.5, 0, 0.003, NEW, False), (33.0, 0, 0.005, NEW, False)])
+    return writes, rest, probes
+
+
+def test_figures_of_a_crash_from_the_logs():
+    writes, rest, probes = _crash_logs()
+    held = {e[1] for e in writes if e[0] == "ack"} - {9}                # the last commit before the crash
+    result = analysis.drill_figures(writes, None, None, rest, probes, held, fault_at=10.0, injected_at=10.1,
+                                    healed_at=None, ended_at=35.7, steady=5.0, need_new=True,
+                                    leader=LEADERS[0], members=LEADERS, n_entries=1)
+    assert result["write_outage_s"] == pytest.approx(32.3 - 9.5)
+    assert result["fault_at"] == 10.0 and result["fault_injected_s"] == pytest.approx(0.1)
+    assert result["healed_after_s"] is None
+    assert result["new_leader"] == "pg-2" and result["new_leader_after_s"] == pytest.approx(22.0)
+    assert result["routed_after_s"] == [pytest.approx(22.5)]
+    assert result["connect_before"] == {"median_ms": 5.0, "max_ms": 6.0, "n": 2}
+    assert result["connect_after"] == {"median_ms": 4.0, "max_ms": 5.0, "n": 2}  # from the re-route on
+    assert result["lost"] == 1 and result["lost_ids"] == [9]
+    assert result["overlap_pairs"] == [] and result["rest_primary_overlaps"] == []
+    assert result["rest_primary_spans"] == {"pg-1": [[-5.0, 0.0]], "pg-2": [[22.0, 22.0]]}
+    assert result["inside_acks_after_fault"] is None and result["inside_warned"] is None
+    assert result["reads"] is None
+    tl = result["timeline"]
+    assert tl["from_s"] == -5.0 and tl["bucket_s"] == analysis.BUCKET_S
+    assert len(tl["outside"]) == int(round((35.7 - 10.0 + 5.0) / 0.1)) + 1
+    assert sum(tl["outside"]) == 14
+    assert tl["inside"] is None and tl["reads_replica"] is None and tl["reads_primary"] is None
+
+
+def test_figures_take_the_new_leader_from_patroni_when_no_write_came_back():
+    writes, rest, probes = _crash_logs()
+    writes = [e for e in writes if e[3] < 30]
+    result = analysis.drill_figures(writes, None, None, rest, probes, set(), fault_at=10.0, injected_at=10.1,
+                                    healed_at=None, ended_at=35.7, steady=5.0, need_new=True,
+                                    leader=LEADERS[0], members=LEADERS, n_entries=1)
+    assert result["write_outage_s"] is None and result["new_primary"] is None
+    # the entry point's re-route is still measured, to the member Patroni named
+    assert result["new_leader"] == "pg-2" and result["routed_after_s"] == [pytest.approx(22.5)]
+    assert result["lost"] == 9
+
+
+def test_figures_count_the_isolated_side_and_the_reads():
+    writes, rest, probes = _crash_logs()
+    inside = [("ack", 1_000_000_000, 10.4, 10.5, OLD, -1), ("warned", 1_000_000_001, 10.6, 10.7, OLD, -1),
+              ("ack", 1_000_000_002, 9.0, 9.1, OLD, -1)]
+    reads = [read(9.0), read(9.9), read(14.0, PRIMARY, False)] + [read(14.5 + 0.5 * i) for i in range(43)]
+    held = {e[1] for e in writes + inside if e[0] == "ack"}
+    result = analysis.drill_figures(writes, inside, reads, rest, probes, held, fault_at=10.0,
+                                    injected_at=10.1, healed_at=40.0, ended_at=35.7, steady=5.0,
+                                    need_new=True, leader=LEADERS[0], members=LEADERS, n_entries=1)
+    assert result["inside_acks_after_fault"] == 1 and result["inside_warned"] == 1
+    assert result["lost"] == 0
+    assert result["healed_after_s"] == pytest.approx(30.0)
+    assert result["reads"]["outage_s"] == pytest.approx(14.0 - 9.9)
+    assert result["reads"]["after"] == {"replica": 43, "primary": 1}
+    tl = result["timeline"]
+    assert sum(tl["inside"]) == 2 and sum(tl["reads_replica"]) == 45 and sum(tl["reads_primary"]) == 1
+
+
 # ---------------------------------------------------------------- secrets: off command lines, out of results
 
 SECRET = "s3cret-Pw"

@@ -271,3 +271,76 @@ def buckets(times, t0, t1, width=BUCKET_S):
         if t0 <= t <= t1:
             counts[min(n - 1, int((t - t0) / width))] += 1
     return counts
+
+
+def drill_figures(writes, inside, reads, rest, probes, held_ids, *, fault_at, injected_at, healed_at,
+                  ended_at, steady, need_new, leader, members, n_entries):
+    """Every figure of one drill, from its logs: analyse()'s result and more.
+
+    writes, inside and reads are the logs of the writers, of the writer on
+    the isolated side (None when none ran) and of the readers (None when
+    none ran); rest and probes the samples of RestPoller and EntryProbe.
+    held_ids are the ids the primary holds at the end. Times are seconds
+    since the epoch: the fault (fault_at), the end of its injection, its
+    healing (None when nothing was undone) and the writers' end; `steady`
+    seconds of writes came before the fault. need_new: the fault must move
+    the leader (see analyse). leader is the member that led at the start,
+    members every member of that view, n_entries the number of entry points.
+    """
+    inside_log = inside or []
+    result = analyse(writes, fault_at, new_server=need_new)
+    all_log = writes + inside_log
+    acked_ids = {e[1] for e in all_log if e[0] == "ack"}
+    lost = acked_ids - held_ids
+    spans = server_intervals(all_log)
+    rest_spans = primary_runs(rest)
+    new_at, new_name = (leader_change(rest, fault_at, leader["name"], same_ok=not need_new)
+                        if leader else (None, None))
+    new_server = result["new_primary"]
+    if new_server is None and new_name:
+        new_server = next((m["host"] for m in members if m["name"] == new_name), None)
+    # Where the same leader may stay (etcd faults), routing is only measured
+    # after Patroni was seen restarting it: a probe that failed under load
+    # is no re-route.
+    routed = (routed_at(probes, fault_at, new_server, n_entries)
+              if new_server and (need_new or new_name) else [])
+    # "after" starts once clients were routed again, or, for a fault the
+    # writes rode out (etcd), once it was healed.
+    settled_from = max([t for t in routed if t]
+                       or [result["first_ack_after_fault"] or healed_at or ended_at])
+    result.update({
+        "fault_at": fault_at,
+        "fault_injected_s": round(injected_at - fault_at, 3),
+        "healed_after_s": round(healed_at - fault_at, 3) if healed_at else None,
+        "new_leader": new_name,
+        "new_leader_after_s": round(new_at - fault_at, 3) if new_at else None,
+        "routed_after_s": [round(t - fault_at, 3) if t else None for t in routed],
+        "connect_before": connect_times(probes, fault_at - steady, fault_at),
+        "connect_after": connect_times(probes, settled_from, ended_at + 1),
+        "inside_acks_after_fault": (sum(1 for e in inside_log if e[0] == "ack" and e[3] > fault_at)
+                                    if inside is not None else None),
+        "inside_warned": sum(1 for e in inside_log if e[0] == "warned") if inside is not None else None,
+        "lost_ids": sorted(lost)[:100],
+        "lost": len(lost),
+        "server_spans": {k: [round(v[0] - fault_at, 3), round(v[1] - fault_at, 3)]
+                         for k, v in spans.items()},
+        "overlap_pairs": [list(o) for o in overlaps(spans)],
+        "rest_primary_overlaps": [list(o) for o in run_overlaps(rest_spans)],
+        "rest_primary_spans": {k: [[round(a - fault_at, 2), round(b - fault_at, 2)] for a, b in v]
+                               for k, v in rest_spans.items()},
+        "rest_transitions": transitions(rest, fault_at),
+        "reads": analyse_reads(reads, fault_at, ended_at) if reads is not None else None,
+    })
+    t0 = -steady
+    t1 = ended_at - fault_at
+    result["timeline"] = {
+        "bucket_s": BUCKET_S, "from_s": t0,
+        "outside": buckets([e[3] - fault_at for e in writes if e[0] == "ack"], t0, t1),
+        "inside": (buckets([e[3] - fault_at for e in inside_log if e[0] == "ack"], t0, t1)
+                   if inside is not None else None),
+        "reads_replica": (buckets([e[2] - fault_at for e in reads if e[0] == "ok" and e[4]], t0, t1)
+                          if reads is not None else None),
+        "reads_primary": (buckets([e[2] - fault_at for e in reads if e[0] == "ok" and not e[4]], t0, t1)
+                          if reads is not None else None),
+    }
+    return result

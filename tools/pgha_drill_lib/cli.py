@@ -61,8 +61,6 @@ import argparse
 import itertools
 import json
 import os
-import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -71,23 +69,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .analysis import (
-    BUCKET_S,
-    analyse,
-    analyse_reads,
-    buckets,
-    cluster_healthy,
-    connect_times,
-    leader_change,
-    leader_of,
-    overlaps,
-    primary_runs,
-    routed_at,
-    run_overlaps,
-    server_intervals,
-    transitions,
-    want_sync_of,
-)
+from .analysis import analyse, cluster_healthy, drill_figures, leader_of, want_sync_of
 from .clients import (
     INSIDE_ID_BASE,
     EntryProbe,
@@ -100,21 +82,20 @@ from .clients import (
     readable,
     wait_writable,
 )
-from .common import DATABASE, DATABASE_NAME, SECRET_VARIABLES, TABLE, log, safe_dsn, scrub
+from .common import DATABASE, DATABASE_NAME, SECRET_VARIABLES, TABLE, log, safe_dsn
 from .faults import (
     FAULT_KINDS,
     HELD_KINDS,
     LEADER_CHANGE_KINDS,
     Handoff,
     container_for,
-    docker,
     etcd_leader_of,
     fault_plan,
-    reported_fault_time,
+    inject,
     restore,
 )
 from .output import write_outputs
-from .patroni_api import cluster_view, switchover, use_patroni_ca
+from .patroni_api import cluster_view, use_patroni_ca
 
 
 def default_api_urls(dsns, port):
@@ -341,30 +322,7 @@ def main(argv=None):
 
         time.sleep(args.steady)
         log(f"{label}: fault on {leader['name'] if leader else '?'}")
-        fault_at = time.time()
-        fault_time_source = "drill"
-        if args.fault:
-            res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True, check=False)
-            fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
-        elif args.fault_kind == "switchover":
-            fault_rc, fault_out = switchover(leader, os.environ.get("PGHA_PATRONI_AUTH"))
-            fault_rc = 0 if fault_rc == 200 else fault_rc
-        elif handoff:
-            asked_at = fault_at
-            answer = handoff.ask("inject", {"kind": args.fault_kind, "leader": leader["name"],
-                                            "host": leader["host"], "data_directory": data_directory,
-                                            "asked_at": asked_at})
-            if answer is None:
-                raise SystemExit(f"nobody answered the fault request in {args.handoff} within "
-                                 f"{args.handoff_timeout} s; no fault was injected by this drill")
-            fault_at, fault_time_source = reported_fault_time(answer, asked_at, time.time())
-            fault_rc, fault_out = answer.get("rc", 0), str(answer.get("output", ""))[-500:]
-        else:
-            fault_rc, fault_out = 0, ""
-            for cmd in plan[0]:
-                res = docker(*cmd, check=False)
-                fault_rc, fault_out = fault_rc or res.returncode, (fault_out + res.stderr).strip()[-500:]
-        fault_out = scrub(fault_out)
+        fault_at, fault_time_source, fault_rc, fault_out = inject(args, plan, leader, handoff, data_directory)
         injected_at = time.time()
 
         healed_at = None
@@ -401,27 +359,13 @@ def main(argv=None):
         for t in watchers:
             t.join(5)
 
-        result = analyse(wlog, fault_at, new_server=need_new)
-        all_log = wlog + inside_log
-        acked_ids = {e[1] for e in all_log if e[0] == "ack"}
-        held = primary_rows(args.dsn)
-        lost = acked_ids - held
-        spans = server_intervals(all_log)
-        rest_spans = primary_runs(rest_samples)
-        new_at, new_name = (leader_change(rest_samples, fault_at, leader["name"], same_ok=not need_new)
-                            if leader else (None, None))
-        new_server = result["new_primary"]
-        if new_server is None and new_name:
-            new_server = next((m["host"] for m in members if m["name"] == new_name), None)
-        # Where the same leader may stay (etcd faults), routing is only measured
-        # after Patroni was seen restarting it: a probe that failed under load
-        # is no re-route.
-        routed = (routed_at(probe_samples, fault_at, new_server, len(args.dsn))
-                  if new_server and (need_new or new_name) else [])
-        # "after" starts once clients were routed again, or, for a fault the
-        # writes rode out (etcd), once it was healed.
-        settled_from = max([t for t in routed if t]
-                           or [result["first_ack_after_fault"] or healed_at or ended_at])
+        result = drill_figures(
+            wlog, inside_log if inside else None, rlog if readers else None, rest_samples, probe_samples,
+            primary_rows(args.dsn), fault_at=fault_at, injected_at=injected_at, healed_at=healed_at,
+            ended_at=ended_at, steady=args.steady, need_new=need_new, leader=leader, members=members,
+            n_entries=len(args.dsn))
+        if result["reads"] is not None:
+            result["reads"].update(readers=len(readers), entry_points=[safe_dsn(d) for d in read_entry])
         result.update({
             "label": label,
             "cluster": args.confirm_cluster,
@@ -429,28 +373,8 @@ def main(argv=None):
             "fault_kind": args.fault_kind,
             "fault_rc": fault_rc,
             "fault_output": fault_out,
-            "fault_at": fault_at,
             "fault_time_source": fault_time_source,
-            "fault_injected_s": round(injected_at - fault_at, 3),
-            "healed_after_s": round(healed_at - fault_at, 3) if healed_at else None,
             "old_leader": leader["name"] if leader else None,
-            "new_leader": new_name,
-            "new_leader_after_s": round(new_at - fault_at, 3) if new_at else None,
-            "routed_after_s": [round(t - fault_at, 3) if t else None for t in routed],
-            "connect_before": connect_times(probe_samples, fault_at - args.steady, fault_at),
-            "connect_after": connect_times(probe_samples, settled_from, ended_at + 1),
-            "inside_acks_after_fault": (sum(1 for e in inside_log if e[0] == "ack" and e[3] > fault_at)
-                                        if inside else None),
-            "inside_warned": sum(1 for e in inside_log if e[0] == "warned") if inside else None,
-            "lost_ids": sorted(lost)[:100],
-            "lost": len(lost),
-            "server_spans": {k: [round(v[0] - fault_at, 3), round(v[1] - fault_at, 3)]
-                             for k, v in spans.items()},
-            "overlap_pairs": [list(o) for o in overlaps(spans)],
-            "rest_primary_overlaps": [list(o) for o in run_overlaps(rest_spans)],
-            "rest_primary_spans": {k: [[round(a - fault_at, 2), round(b - fault_at, 2)] for a, b in v]
-                                   for k, v in rest_spans.items()},
-            "rest_transitions": transitions(rest_samples, fault_at),
             "healthy_after_restore": healthy,
             "start_members": start_members,
             "etcd_leader_at_start": etcd_leader,
@@ -458,21 +382,7 @@ def main(argv=None):
             "healthy_at_start": cluster_healthy(view, expected, want_sync) if view else None,
             "restored_after_s": restored_after,
             "writers": args.writers,
-            "reads": (dict(analyse_reads(rlog, fault_at, ended_at), readers=len(readers),
-                           entry_points=[safe_dsn(d) for d in read_entry]) if readers else None),
         })
-        t0 = -args.steady
-        t1 = ended_at - fault_at
-        result["timeline"] = {
-            "bucket_s": BUCKET_S, "from_s": t0,
-            "outside": buckets([e[3] - fault_at for e in wlog if e[0] == "ack"], t0, t1),
-            "inside": (buckets([e[3] - fault_at for e in inside_log if e[0] == "ack"], t0, t1)
-                       if inside else None),
-            "reads_replica": (buckets([e[2] - fault_at for e in rlog if e[0] == "ok" and e[4]], t0, t1)
-                              if readers else None),
-            "reads_primary": (buckets([e[2] - fault_at for e in rlog if e[0] == "ok" and not e[4]], t0, t1)
-                              if readers else None),
-        }
     finally:
         stop.set()
         probe_stop.set()

@@ -27,11 +27,13 @@ difference in fault_injected_s and healed_after_s.
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 
+from . import patroni_api
 from .common import log, scrub
 
 FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "partition", "switchover",
@@ -176,6 +178,40 @@ def reported_fault_time(answer, asked_at, answered_at, slack=CLOCK_SLACK_S):
     if asked_at - slack <= reported <= answered_at + slack:
         return reported, "reported by the injecting host"
     return asked_at, f"request (reported time off by {round(reported - asked_at, 1)} s: clocks differ?)"
+
+
+def inject(args, plan, leader, handoff, data_directory):
+    """Inject the fault now: (fault_at, fault_time_source, rc, output with the secrets masked).
+
+    The clock is read first and nothing but the branch to the fault's own
+    command comes between: the fault's time is where the outage is measured
+    from. With --handoff it is the time the injecting host reports (see
+    reported_fault_time); no answer stops the drill (SystemExit).
+    """
+    fault_at = time.time()
+    fault_time_source = "drill"
+    if args.fault:
+        res = subprocess.run(shlex.split(args.fault), capture_output=True, text=True, check=False)
+        fault_rc, fault_out = res.returncode, (res.stdout + res.stderr).strip()[-500:]
+    elif args.fault_kind == "switchover":
+        fault_rc, fault_out = patroni_api.switchover(leader, os.environ.get("PGHA_PATRONI_AUTH"))
+        fault_rc = 0 if fault_rc == 200 else fault_rc
+    elif handoff:
+        asked_at = fault_at
+        answer = handoff.ask("inject", {"kind": args.fault_kind, "leader": leader["name"],
+                                        "host": leader["host"], "data_directory": data_directory,
+                                        "asked_at": asked_at})
+        if answer is None:
+            raise SystemExit(f"nobody answered the fault request in {args.handoff} within "
+                             f"{args.handoff_timeout} s; no fault was injected by this drill")
+        fault_at, fault_time_source = reported_fault_time(answer, asked_at, time.time())
+        fault_rc, fault_out = answer.get("rc", 0), str(answer.get("output", ""))[-500:]
+    else:
+        fault_rc, fault_out = 0, ""
+        for cmd in plan[0]:
+            res = docker(*cmd, check=False)
+            fault_rc, fault_out = fault_rc or res.returncode, (fault_out + res.stderr).strip()[-500:]
+    return fault_at, fault_time_source, fault_rc, scrub(fault_out)
 
 
 def restore(handoff, args, plan, leader):
