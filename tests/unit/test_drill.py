@@ -133,8 +133,8 @@ def test_transitions_keep_only_changes():
     samples = [(10.0, "pg-1", "primary", "running", 1), (10.2, "pg-1", "primary", "running", 1),
                (10.4, "pg-1", None, None, None), (10.1, "pg-2", "replica", "streaming", 1)]
     assert analysis.transitions(samples, 10.0) == [[0.0, "pg-1", "primary", "running", 1],
-                                                [0.1, "pg-2", "replica", "streaming", 1],
-                                                [0.4, "pg-1", None, None, None]]
+                                                   [0.1, "pg-2", "replica", "streaming", 1],
+                                                   [0.4, "pg-1", None, None, None]]
 
 
 def test_leader_back_in_place_counts_only_with_same_ok():
@@ -190,8 +190,8 @@ def test_timeline_svg_draws_bars_and_marks():
 
 def test_markdown_summary_lists_the_figures():
     text = output.markdown_summary({"label": "crash-fast-1", "fault_kind": "crash", "write_outage_s": 21.9,
-                                   "lost": 0, "routed_after_s": [22.1, None], "old_primaries": [OLD],
-                                   "new_primary": NEW})
+                                    "lost": 0, "routed_after_s": [22.1, None], "old_primaries": [OLD],
+                                    "new_primary": NEW})
     assert "### crash-fast-1" in text
     assert "| write outage | 21.9 s |" in text
     assert "| entry points route to it | 22.1 s, — |" in text
@@ -218,7 +218,7 @@ def test_container_pattern_placeholders():
 
 def test_partition_cuts_peers_and_heals_the_same_routes():
     inject, restore, targets = faults.fault_plan("partition", MEMBERS[0], MEMBERS, "c{seq}", "/d",
-                                                ["10.210.0.12", "10.210.0.13"])
+                                                 ["10.210.0.12", "10.210.0.13"])
     assert targets == ["c1"]
     assert inject[0][:2] == ["exec", "c1"] and inject[0][-2:] == ["10.210.0.12", "10.210.0.13"]
     assert "blackhole" in inject[0][4] and "add" in inject[0][4]
@@ -235,7 +235,7 @@ def test_etcd_quorum_loss_stops_a_majority_starting_with_the_leaders_node():
 
 def test_postmaster_kill_reads_the_pid_from_the_data_directory():
     inject, restore, _targets = faults.fault_plan("postmaster-kill", MEMBERS[0], MEMBERS, "c{seq}",
-                                                 "/var/lib/pg", [])
+                                                  "/var/lib/pg", [])
     assert inject[0][-1] == "/var/lib/pg" and "postmaster.pid" in inject[0][4]
     assert restore == []  # Patroni brings PostgreSQL back by itself
 
@@ -434,7 +434,7 @@ def test_timeline_draws_reads_in_a_lane_of_their_own_scale():
     series = [("writes", "#111111", [10, 20]),
               ("reads", "#222222", [1, 2], 1), ("fallback", "#333333", [0, 1], 1)]
     svg = output.timeline_svg(series, [("fault", 0.0, "#ff0000")], 0.0, "t",
-                             lane_titles=["commits per 100 ms", "reads per 100 ms"])
+                              lane_titles=["commits per 100 ms", "reads per 100 ms"])
     root = ET.fromstring(svg)
     rects = list(root.iter("{http://www.w3.org/2000/svg}rect"))
 
@@ -502,7 +502,7 @@ def test_handoff_gives_up_after_its_timeout(tmp_path):
 
 def test_restore_asks_only_for_faults_that_need_undoing(tmp_path):
     args = cli.parse_args(["--dsn", "postgres://h/db", "--confirm-cluster", "c", "--fault-kind",
-                             "postmaster-kill", "--handoff", str(tmp_path), "--handoff-timeout", "0.1"])
+                           "postmaster-kill", "--handoff", str(tmp_path), "--handoff-timeout", "0.1"])
     leader = {"name": "c-1", "host": "10.0.0.1"}
     assert faults.restore(faults.Handoff(tmp_path, 0.1), args, ([], [], []), leader) is None
     assert not (tmp_path / "restore.json").exists()
