@@ -21,7 +21,10 @@ from pathlib import Path
 # tools/ itself, also when this file is loaded by path (the unit tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgha_drill_lib.cli import main  # noqa: E402 - after the path above
+from pgha_drill_lib.cli import load_secrets, main  # noqa: E402 - after the path above
+
+# load_secrets: tools/vip_probe.py imports it from this file.
+__all__ = ["load_secrets", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

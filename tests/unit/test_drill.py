@@ -524,6 +524,7 @@ def test_the_entry_script_keeps_its_command_line():
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     assert entry.main is cli.main
+    assert entry.load_secrets is cli.load_secrets  # tools/vip_probe.py imports it from there
 
 
 def test_handoff_and_read_probe_arguments_are_checked():
