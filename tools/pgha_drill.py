@@ -11,7 +11,7 @@ in the package beside this file, tools/pgha_drill_lib/:
     faults.py       the fault kinds: a Docker test bed's commands, or a hand-off to playbooks/drill.yml
     analysis.py     outage, recovery, routing and overlap figures from the clients' logs (pure)
     output.py       <label>.json, the Markdown summary and the SVG timeline
-    patroni_api.py  every HTTP call to Patroni's REST API
+    patroni_api.py  every call to Patroni's REST API (through plugins/module_utils/patroni_core.py)
     common.py       the drill's database name, log lines, secrets kept out of messages
 """
 
@@ -21,10 +21,7 @@ from pathlib import Path
 # tools/ itself, also when this file is loaded by path (the unit tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgha_drill_lib.cli import load_secrets, main  # noqa: E402 - after the path above
-
-# load_secrets: tools/vip_probe.py imports it from this file.
-__all__ = ["load_secrets", "main"]
+from pgha_drill_lib.cli import main  # noqa: E402 - after the path above
 
 if __name__ == "__main__":
     sys.exit(main())

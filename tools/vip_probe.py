@@ -51,10 +51,10 @@ QUERY = ("SELECT pg_is_in_recovery(), current_setting('cluster_name', true), "
 
 def load_secrets(source, environ=None, stdin=None):
     """Put PGPASSWORD from a JSON object (--secrets-from: a file, or - for stdin) into the environment."""
-    # The drill tool's reader, beside this file; imported here so that a probe
+    # The drill package's reader, beside this file; imported here so that a probe
     # without --secrets-from does not load it.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from pgha_drill import load_secrets as drill_load_secrets
+    from pgha_drill_lib.cli import load_secrets as drill_load_secrets
 
     drill_load_secrets(source, environ, stdin, allowed=("PGPASSWORD",))
 

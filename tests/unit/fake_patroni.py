@@ -213,8 +213,11 @@ def _handler(fake, name):
                                   "to": body.get("candidate")}
                 self._reply(202, "Switchover scheduled")
                 return
-            fake._later(fake.switch_delay, lambda: fake._promote(body["candidate"]))
-            self._reply(200, f"Successfully switched over to \"{body['candidate']}\"")
+            # Without a candidate, Patroni picks one: here the first replica.
+            candidate = body.get("candidate") or next(m["name"] for m in fake.members
+                                                      if m["role"] != "leader")
+            fake._later(fake.switch_delay, lambda: fake._promote(candidate))
+            self._reply(200, f"Successfully switched over to \"{candidate}\"")
 
         def do_POST_restart(self, body):
             # Patroni restarts PostgreSQL, then answers; the DCS shows the cleared flag a loop later.

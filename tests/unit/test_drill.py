@@ -4,6 +4,7 @@ import importlib.util
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -524,7 +525,6 @@ def test_the_entry_script_keeps_its_command_line():
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     assert entry.main is cli.main
-    assert entry.load_secrets is cli.load_secrets  # tools/vip_probe.py imports it from there
 
 
 def test_handoff_and_read_probe_arguments_are_checked():
@@ -760,3 +760,51 @@ def test_playbooks_hand_the_tools_their_secrets_off_every_command_line(playbook)
             command = task.get("ansible.builtin.command")
             if isinstance(command, dict) and "stdin" in command:
                 assert task.get("no_log") is True, task.get("name")  # stdin is among the module's arguments
+
+
+# -- the drill's Patroni calls, through the shared client, against a fake Patroni --
+@pytest.fixture
+def fake_cluster():
+    from fake_patroni import FakePatroni
+
+    fake = FakePatroni(switch_delay=0.1)
+    yield fake
+    fake.close()
+
+
+def test_cluster_view_skips_a_dead_member_and_none_when_nobody_answers(fake_cluster):
+    from pgha_drill_lib import patroni_api
+
+    patroni_api.use_patroni_ca(None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    view = patroni_api.cluster_view([dead] + fake_cluster.urls)
+    assert [m["name"] for m in view["members"]] == ["pg-1", "pg-2", "pg-3"]
+    assert patroni_api.cluster_view([dead]) is None
+
+
+def test_member_status_reads_a_members_own_answer(fake_cluster):
+    from pgha_drill_lib import patroni_api
+
+    view = patroni_api.cluster_view(fake_cluster.urls)
+    leader = next(m for m in view["members"] if m["role"] == "leader")
+    status = patroni_api.member_status(patroni_api.member_url(leader, "/patroni"))
+    assert status["role"] == "primary" and status["patroni"]["name"] == "pg-1"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        assert patroni_api.member_status(f"http://127.0.0.1:{s.getsockname()[1]}/patroni") is None
+
+
+def test_switchover_needs_the_rest_credentials_and_reports_the_status(fake_cluster):
+    from fake_patroni import PASSWORD, USER, wait_until
+    from pgha_drill_lib import patroni_api
+
+    view = patroni_api.cluster_view(fake_cluster.urls)
+    leader = next(m for m in view["members"] if m["role"] == "leader")
+    status, text = patroni_api.switchover(leader, "")
+    assert status == 401 and "PGHA_PATRONI_AUTH" in text
+    status, text = patroni_api.switchover(leader, f"{USER}:{PASSWORD}")
+    assert status == 200 and "switched over" in text
+    assert PASSWORD not in text
+    assert wait_until(lambda: fake_cluster.leader() != "pg-1")
