@@ -10,6 +10,7 @@ __metaclass__ = type
 import hashlib
 import hmac
 import ipaddress
+import re
 
 from ansible_collections.pgha.cloud.plugins.module_utils.patroni_core import (
     HEALTHY_REPLICA_STATES,
@@ -177,17 +178,28 @@ def standby_floor_decreases(before, after):
     out = []
     for name in STANDBY_FLOOR_SETTINGS:
         if name in (before or {}) and name in (after or {}):
-            old, new = _as_int(before[name]), _as_int(after[name])
+            old, new = as_int(before[name]), as_int(after[name])
             if old is not None and new is not None and new < old:
                 out.append({"name": name, "before": old, "after": new})
     return out
 
 
-def _as_int(value):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def as_int(value):
+    """Return value as an int, or None if it is not a whole number.
+
+    Inventories give ints (YAML) or digit strings (INI, extra vars); bools are
+    ints to Python but never what the user meant, and 1.5 is not a whole number.
+    """
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_RE.fullmatch(value):
+        return int(value)
+    return None
 
 
 def etcd_initial_cluster(members, name, peer_url):

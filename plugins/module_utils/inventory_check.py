@@ -35,6 +35,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     presets,
     vip,
 )
+from ansible_collections.pgha.cloud.plugins.module_utils.cluster import as_int
 
 # Every pattern here is used with fullmatch: `$` would also match before a
 # trailing newline, and a newline in a value breaks the file it is written into.
@@ -102,26 +103,15 @@ ETCD_GROUP = haproxy.ETCD_GROUP
 RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
 # No spaces around the digits: the value is written as given (pg_seq names the instance).
-_INT_RE = re.compile(r"[+-]?[0-9]+")
 # Tells a variable that is not set apart from one set to null or to an undefined reference.
 _MISSING = object()
 
 
 # ---------------------------------------------------------------- helpers
 
-def _as_int(value):
-    """Return value as an int, or None if it is not a whole number.
-
-    Inventories give ints (YAML) or digit strings (INI, extra vars); bools are
-    ints to Python but never what the user meant, and 1.5 is not a sequence.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INT_RE.fullmatch(value):
-        return int(value)
-    return None
+def _members(hostvars, groups, cluster):
+    """The hosts of the cluster's group whose pg_cluster names it (the others are reported apart)."""
+    return [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
 
 
 def _is_true(value):
@@ -155,7 +145,7 @@ def _key(value):
     """A hashable, type-tolerant key so that 1 and '1' count as the same value."""
     if isinstance(value, (list, tuple)):
         return tuple(_key(item) for item in value)
-    number = _as_int(value)
+    number = as_int(value)
     if number is not None:
         return number
     if isinstance(value, (dict, set)):
@@ -279,7 +269,7 @@ def _seq_errors(hostvars, cluster, members):
     owners = {}
     for host in members:
         raw = _get(hostvars, host, "pg_seq")
-        seq = _as_int(raw)
+        seq = as_int(raw)
         where = _where(cluster, [host])
         if _is_blank(raw):
             errors.append(f"{where}: pg_seq is not set; {hint}")
@@ -364,7 +354,7 @@ def _timing_errors(hostvars, cluster, hosts, rto):
         for (var, key), raw in zip(TIMING_OVERRIDES, combo):
             if raw is None:
                 continue
-            timings[key] = _as_int(raw)
+            timings[key] = as_int(raw)
             overrides.append(f"{var}={raw}")
             if timings[key] is None:
                 errors.append(f"{where}: {var} {_show(raw)} is not an integer; use a whole number "
@@ -386,7 +376,7 @@ def _rpo_errors(hostvars, cluster, members):
     for rpo, hosts in _by_value(hostvars, members, "pg_rpo"):
         if _is_blank(rpo):
             continue
-        number = _as_int(rpo)
+        number = as_int(rpo)
         if number is None:
             errors.append(f"{_where(cluster, hosts)}: pg_rpo {_show(rpo)} is not an integer; {hint}")
         elif number < 0:
@@ -757,7 +747,7 @@ def _vip_cluster_errors(hostvars, groups, clusters):
     """Between clusters: no shared VIP, and a distinct VRRP id where their VIP networks meet."""
     settings = []
     for cluster in clusters:
-        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        members = _members(hostvars, groups, cluster)
         if not members or not all(_lists_vip(_get(hostvars, h, "pg_entrypoints")) for h in members):
             continue
         addresses = {_key(_get(hostvars, h, "pg_vip_address")) for h in members}
@@ -845,7 +835,7 @@ def _etcd_seq_errors(hostvars, members):
     owners = {}
     for host in members:
         raw = _get(hostvars, host, "etcd_seq")
-        seq = _as_int(raw)
+        seq = as_int(raw)
         if _is_blank(raw):
             errors.append(f"group etcd, host {host}: etcd_seq is not set; {hint}")
         elif seq is None:
@@ -908,12 +898,12 @@ def _haproxy_setting_errors(hostvars, cluster, members):
             errors.append(f"{where}: pg_haproxy_ports must name exactly {names} ({detail}); {example}")
             continue
         bad = [f"{name}={_show(value[name])}" for name in haproxy.SERVICE_NAMES
-               if _as_int(value[name]) is None or not 1 <= _as_int(value[name]) <= 65535]
+               if as_int(value[name]) is None or not 1 <= as_int(value[name]) <= 65535]
         if bad:
             errors.append(f"{where}: pg_haproxy_ports {', '.join(bad)} is not a port number (1-65535); "
                           f"{example}")
             continue
-        ports = [_as_int(value[name]) for name in haproxy.SERVICE_NAMES]
+        ports = [as_int(value[name]) for name in haproxy.SERVICE_NAMES]
         if len(set(ports)) < len(ports):
             errors.append(f"{where}: pg_haproxy_ports gives two services the same port "
                           f"({', '.join(f'{n}={p}' for n, p in zip(haproxy.SERVICE_NAMES, ports))}); "
@@ -927,7 +917,7 @@ def _ports_valid(hostvars, members):
         return True
     if not isinstance(value, dict) or sorted(str(k) for k in value) != sorted(haproxy.SERVICE_NAMES):
         return False
-    ports = [_as_int(value[name]) for name in haproxy.SERVICE_NAMES]
+    ports = [as_int(value[name]) for name in haproxy.SERVICE_NAMES]
     return None not in ports and len(set(ports)) == len(ports)
 
 
@@ -1035,8 +1025,8 @@ def _port_clash_errors(hostvars, groups, clusters):
         clashes = haproxy.port_clashes(plan, others)
         if not clashes:
             continue
-        used = {_as_int(s["port"]) for c in plan for s in c["services"]}
-        used.update(_as_int(port) for port in others.values())
+        used = {as_int(s["port"]) for c in plan for s in c["services"]}
+        used.update(as_int(port) for port in others.values())
         detail = "; ".join(f"port {port} is used by {' and '.join(names)}" for port, names in clashes)
         found.setdefault(detail, ([], set()))
         found[detail][0].append(host)
@@ -1061,7 +1051,7 @@ def _nlb_router_port_errors(hostvars, groups, clusters):
     """
     errors = []
     for cluster in clusters:
-        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        members = _members(hostvars, groups, cluster)
         if not members or _get(hostvars, members[0], "pg_nlb_targets") != "haproxy":
             continue
         if not _ports_valid(hostvars, members):
@@ -1096,7 +1086,7 @@ def _errors(hostvars, groups, checks):
     errors = _membership_errors(hostvars, groups, clusters)
     for cluster in clusters:
         # Hosts whose pg_cluster points elsewhere were reported above; judge only members.
-        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        members = _members(hostvars, groups, cluster)
         errors.extend(_name_errors(cluster, members))
         for check in checks:
             errors.extend(check(hostvars, cluster, members))
@@ -1108,7 +1098,7 @@ def inventory_errors(hostvars, groups):
     errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
     errors.extend(_address_errors(hostvars, groups, clusters))
     for cluster in clusters:
-        members = [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+        members = _members(hostvars, groups, cluster)
         errors.extend(_vip_errors(hostvars, groups, cluster, members))
         if members:
             errors.extend(_coverage_errors(hostvars, groups, cluster, members))

@@ -271,3 +271,9 @@ def test_standby_floor_decreases_lists_only_lowered_floor_settings():
         {"name": "max_connections", "before": 200, "after": 100}]
     assert cluster.standby_floor_decreases({}, after) == []
     assert cluster.standby_floor_decreases(None, None) == []
+
+
+def test_as_int_takes_whole_numbers_only():
+    """One rule for the inventory check and the restart plan: bools, floats, padded strings are no numbers."""
+    assert [cluster.as_int(v) for v in (5, "5", "-3", "+7")] == [5, 5, -3, 7]
+    assert [cluster.as_int(v) for v in (True, 1.5, " 5", "5 ", "1e3", "", None, [1])] == [None] * 8
