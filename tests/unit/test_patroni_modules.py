@@ -328,7 +328,7 @@ def cluster(*members):
     return {"members": list(members)}
 
 
-def test_leader_of_and_best_candidate():
+def test_leader_key_holder_and_best_candidate():
     c = cluster(member("a", role="leader", state="running"), member("b", lag=50), member("c", lag=7),
                 member("d", lag=0, tags={"nofailover": True}), member("e", lag=0, state="stopped"))
     assert patroni_core.leader_key_holder(c) == "a"

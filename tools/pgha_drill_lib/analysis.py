@@ -7,7 +7,7 @@ servers acknowledged when (server_intervals, overlaps), what Patroni's members
 said they were (primary_runs, run_overlaps, transitions, leader_change), when
 the entry points routed to the new primary (routed_at, connect_times), the
 timeline's buckets, and the checks of a cluster view from GET /cluster
-(leader_of, want_sync_of, cluster_healthy). Times are seconds since the epoch.
+(leader_member, want_sync_of, cluster_healthy). Times are seconds since the epoch.
 """
 
 import statistics
@@ -15,7 +15,8 @@ import statistics
 BUCKET_S = 0.1
 
 
-def leader_of(view):
+def leader_member(view):
+    """The member of GET /cluster holding the leader key (its entry, in any state), or None."""
     return next((m for m in (view or {}).get("members", []) if m.get("role") == "leader"), None)
 
 
@@ -33,7 +34,7 @@ def cluster_healthy(view, expected_members, want_sync):
     member missing (or breaks the rewind by moving the leader).
     """
     members = (view or {}).get("members", [])
-    leader = leader_of(view)
+    leader = leader_member(view)
     if not leader or leader.get("state") != "running" or len(members) < expected_members:
         return False
     for m in members:

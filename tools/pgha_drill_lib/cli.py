@@ -69,7 +69,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .analysis import analyse, cluster_healthy, drill_figures, leader_of, want_sync_of
+from .analysis import analyse, cluster_healthy, drill_figures, leader_member, want_sync_of
 from .clients import (
     INSIDE_ID_BASE,
     EntryProbe,
@@ -261,7 +261,7 @@ def main(argv=None):
     members = (view or {}).get("members", [])
     if view and view.get("scope", args.confirm_cluster) != args.confirm_cluster:
         raise SystemExit(f"refusing to run: Patroni at {api_urls} serves {view.get('scope')!r}")
-    leader = leader_of(view)
+    leader = leader_member(view)
     if args.fault_kind and not leader:
         raise SystemExit("the cluster has no leader now; nothing to drill")
     want_sync = want_sync_of(view)
