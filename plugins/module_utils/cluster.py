@@ -184,6 +184,7 @@ def standby_floor_decreases(before, after):
     return out
 
 
+# No spaces around the digits: the inventory check writes the value as given (pg_seq names the instance).
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 
 

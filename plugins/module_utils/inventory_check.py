@@ -102,7 +102,6 @@ ETCD_GROUP = haproxy.ETCD_GROUP
 # Names a cluster cannot take: its hosts would join the group of that name.
 RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
-# No spaces around the digits: the value is written as given (pg_seq names the instance).
 # Tells a variable that is not set apart from one set to null or to an undefined reference.
 _MISSING = object()
 
