@@ -17,6 +17,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     haproxy,
     inventory_check,
     patroni_core,
+    pgbackrest,
     presets,
     tls,
     vip,
@@ -100,6 +101,19 @@ def haproxy_port_clashes(plan, other_ports):
             for port, names in haproxy.port_clashes(plan, other_ports)]
 
 
+def pgbackrest_conf(repos, method, stanza, pg_data, pg_port=5432, socket_path="/var/run/postgresql",
+                    log_dir="/var/log/pgbackrest", version=None, extra=None):
+    """`pgbackrest_repo | pgha.cloud.pgbackrest_conf(method, cluster, data_dir, ...)`: the file text.
+
+    `extra` holds [global] options the role sets itself (spool path, async archiving, ...).
+    """
+    conf = pgbackrest.conf_sections(stanza, method, repos, pg_data, pg_port=pg_port, socket_path=socket_path,
+                                    log_dir=log_dir, version=version)
+    name, options = conf["sections"][0]
+    conf["sections"][0] = (name, options + [(key, str(value)) for key, value in (extra or {}).items()])
+    return pgbackrest.render_conf(conf)
+
+
 def _clear_errors(func):
     """A ValueError of module_utils (its message names the variable and the fix) as a filter error."""
     @functools.wraps(func)
@@ -152,4 +166,6 @@ class FilterModule(object):
             "controller_ca": tls.controller_ca,
             "etcd_user": cluster.etcd_user,
             "etcd_password": cluster.etcd_password,
+            "pgbackrest_conf": pgbackrest_conf,
+            "pgbackrest_archive_command": pgbackrest.archive_command,
         }

@@ -664,6 +664,44 @@ def _address_errors(hostvars, groups, clusters):
     return errors
 
 
+def _etc_hosts_errors(hostvars, groups):
+    """Pigsty's node_default_etc_hosts and node_etc_hosts: "IP name [alias ...]" records for /etc/hosts."""
+    errors = []
+    for host in _all_hosts(groups):
+        for var in ("node_default_etc_hosts", "node_etc_hosts"):
+            value = _get(hostvars, host, var)
+            if value is None:
+                continue
+            where = f"host {_plain(host)}: {var}"
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                errors.append(f"{where} is not a list; give records such as "
+                              "[\"10.0.0.5 s3.example.internal\"]")
+                continue
+            for record in value:
+                if not isinstance(record, str):
+                    errors.append(f"{where} has {_show(record)}, not a string \"IP name [alias ...]\"")
+                    continue
+                if "${" in record:
+                    errors.append(f"{where} record {_show(record)} holds a placeholder (Pigsty's "
+                                  "${admin_ip}); pgha.cloud has no admin node to fill it in: write "
+                                  "the address")
+                    continue
+                if "\n" in record or "#" in record:
+                    errors.append(f"{where} record {_show(record)} holds a newline or '#'; give one "
+                                  "record per item, without comments")
+                    continue
+                parts = record.split()
+                if len(parts) < 2 or not _is_ip(parts[0]):
+                    errors.append(f"{where} record {_show(record)} is not \"IP name [alias ...]\": it "
+                                  "must start with an IP address, then at least one host name")
+                    continue
+                bad = [name for name in parts[1:] if not _is_host_name(name)]
+                if bad:
+                    errors.append(f"{where} record {_show(record)} has {', '.join(map(_show, bad))}, "
+                                  "not a host name (letters, digits, '-' and dots)")
+    return errors
+
+
 def _lists_vip(value):
     return isinstance(value, (list, tuple)) and "vip" in value
 
@@ -1096,6 +1134,7 @@ def inventory_errors(hostvars, groups):
     """Return the list of inventory problems (empty when the inventory is valid)."""
     errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
     errors.extend(_address_errors(hostvars, groups, clusters))
+    errors.extend(_etc_hosts_errors(hostvars, groups))
     for cluster in clusters:
         members = _members(hostvars, groups, cluster)
         errors.extend(_vip_errors(hostvars, groups, cluster, members))

@@ -1441,3 +1441,36 @@ def test_identity_errors_report_what_the_full_check_reports_about_identity():
     assert any("pg_seq 1 is used by 10.210.0.11 and 10.210.0.12" in e for e in errors)
     assert any("pg_role 'leader' is not valid" in e for e in errors)
     assert any("group etcd, host 10.210.0.13: etcd_seq 'x' is not an integer" in e for e in errors)
+
+
+# -- Pigsty's static /etc/hosts records -------------------------------------------
+def test_etc_hosts_records_are_accepted():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "node_etc_hosts", ["10.211.0.1 s3.pgha.test", "10.0.0.9  minio.internal sss"])
+    set_all(hostvars, "node_default_etc_hosts", [])
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("records, fragment", [
+    ("10.0.0.1 a.test", "is not a list"),
+    ([["10.0.0.1", "a.test"]], "not a string"),
+    (["${admin_ip} h.pigsty"], "placeholder"),
+    (["10.0.0.1 a.test # minio"], "without comments"),
+    (["10.0.0.1\nevil.test"], "newline"),
+    (["a.test 10.0.0.1"], "must start with an IP address"),
+    (["10.0.0.1"], "at least one host name"),
+    (["10.0.0.300 a.test"], "must start with an IP address"),
+    (["10.0.0.1 bad_name"], "'bad_name'"),
+])
+def test_etc_hosts_records_are_checked(records, fragment):
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["node_etc_hosts"] = records
+    error = only_error(hostvars, groups)
+    assert error.startswith(f"host {H2}: node_etc_hosts") and fragment in error
+
+
+def test_pigstys_default_records_name_the_missing_admin_node():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "node_default_etc_hosts", ["${admin_ip} i.pigsty"])
+    errors = errors_of(hostvars, groups)
+    assert len(errors) == 3 and all("node_default_etc_hosts" in e and "admin node" in e for e in errors)
