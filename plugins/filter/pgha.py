@@ -114,6 +114,29 @@ def pgbackrest_conf(repos, method, stanza, pg_data, pg_port=5432, socket_path="/
     return pgbackrest.render_conf(conf)
 
 
+def pgbackrest_target_errors(info, target_type, target=None, backup_set=None):
+    """`info | pgha.cloud.pgbackrest_target_errors(type, value)`: why a restore target is out of reach.
+
+    `info` is what pgha.cloud.pgbackrest_info returned for the stanza.
+    """
+    wanted = {"type": target_type}
+    if target not in (None, ""):
+        wanted["value"] = target
+    errors = pgbackrest.restore_target_errors(info, wanted)
+    if backup_set and backup_set not in [b.get("label") for b in info.get("backups") or []]:
+        errors.append(f"backup set {backup_set} is not in stanza {info.get('stanza')}'s repository "
+                      f"(it holds: {', '.join(b.get('label') for b in info.get('backups') or []) or 'none'})")
+    return errors
+
+
+def pgbackrest_restore_options(target_type, target=None, backup_set=None):
+    """`type | pgha.cloud.pgbackrest_restore_options(value, set)`: pgbackrest restore's target options."""
+    wanted = {"type": target_type}
+    if target not in (None, ""):
+        wanted["value"] = target
+    return pgbackrest.restore_options(wanted, backup_set)
+
+
 def _clear_errors(func):
     """A ValueError of module_utils (its message names the variable and the fix) as a filter error."""
     @functools.wraps(func)
@@ -168,4 +191,7 @@ class FilterModule(object):
             "etcd_password": cluster.etcd_password,
             "pgbackrest_conf": pgbackrest_conf,
             "pgbackrest_archive_command": pgbackrest.archive_command,
+            "pgbackrest_restore_command": pgbackrest.restore_command,
+            "pgbackrest_target_errors": pgbackrest_target_errors,
+            "pgbackrest_restore_options": pgbackrest_restore_options,
         }

@@ -450,6 +450,31 @@ def restore_command(stanza):
     return f'pgbackrest --stanza={stanza} archive-get %f "%p"'
 
 
+def restore_options(target, backup_set=None):
+    """pgbackrest restore's options for a checked target ({"type", "value"}), as argv items.
+
+    Every target but latest promotes where it stops (a named restore point
+    that does not exist makes recovery fail at the end of WAL instead of
+    promoting somewhere else: PostgreSQL 13 and later refuse to finish
+    recovery short of a target). latest recovers to the end of the archive.
+    """
+    kind = target.get("type")
+    if kind not in TARGET_TYPES:
+        raise PgbackrestError(f"restore target type {kind!r} is not one of {', '.join(TARGET_TYPES)}")
+    if kind == "latest":
+        options = ["--type=default"]
+    elif kind == "immediate":
+        options = ["--type=immediate", "--target-action=promote"]
+    else:
+        options = [f"--type={kind}", f"--target={target.get('value')}", "--target-action=promote"]
+    if backup_set:
+        if not re.fullmatch(r"[0-9]{8}-[0-9]{6}F(?:_[0-9]{8}-[0-9]{6}[DI])?", backup_set):
+            raise PgbackrestError(f"backup set {backup_set!r} is not a pgBackRest backup label such as "
+                                  "20261205-101500F or 20261205-101500F_20261205-111500I")
+        options.append(f"--set={backup_set}")
+    return options
+
+
 # -- pgbackrest info --------------------------------------------------------
 def _get(obj, key, where, kinds):
     if not isinstance(obj, dict) or key not in obj:

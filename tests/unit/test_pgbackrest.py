@@ -742,3 +742,50 @@ def test_module_refuses_an_executable_that_is_not_one(tmp_path):
 def test_module_requires_the_stanza():
     res = run_module(pgbackrest_info, {})
     assert res["failed"] is True and "stanza" in res["msg"]
+
+
+# -- restore options and the restore.yml filters ------------------------------
+@pytest.mark.parametrize("target, expected", [
+    ({"type": "latest"}, ["--type=default"]),
+    ({"type": "immediate"}, ["--type=immediate", "--target-action=promote"]),
+    ({"type": "name", "value": "before-delete"},
+     ["--type=name", "--target=before-delete", "--target-action=promote"]),
+    ({"type": "time", "value": "2026-12-05 02:15:00+00"},
+     ["--type=time", "--target=2026-12-05 02:15:00+00", "--target-action=promote"]),
+    ({"type": "lsn", "value": "0/5000028"}, ["--type=lsn", "--target=0/5000028", "--target-action=promote"]),
+])
+def test_restore_options(target, expected):
+    assert pb.restore_options(target) == expected
+
+
+def test_restore_options_set_and_refusals():
+    assert pb.restore_options({"type": "latest"}, "20261205-021436F")[-1] == "--set=20261205-021436F"
+    assert pb.restore_options({"type": "latest"}, "20261205-021436F_20261205-021442I")[-1] == \
+        "--set=20261205-021436F_20261205-021442I"
+    with pytest.raises(pb.PgbackrestError, match="is not a pgBackRest backup label"):
+        pb.restore_options({"type": "latest"}, "latest --delta")
+    with pytest.raises(pb.PgbackrestError, match="is not one of"):
+        pb.restore_options({"type": "xid", "value": "1"})
+
+
+def test_target_filters_through_the_filter_plugin(summary):
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.pgha.cloud.plugins.filter.pgha import FilterModule
+    filters = FilterModule().filters()
+    errors = filters["pgbackrest_target_errors"]
+    # The module's result carries more keys than the summary (changed, cmd): they are ignored.
+    info = dict(summary, changed=False, cmd=["pgbackrest"])
+    assert errors(info, "name", "before-delete") == []
+    assert errors(info, "latest") == []
+    assert errors(info, "latest", None, "20261205-021436F") == []
+    missing = errors(info, "latest", None, "20261101-000000F")
+    assert len(missing) == 1 and "20261101-000000F is not in stanza pg-test" in missing[0]
+    assert "20261205-021436F" in missing[0]
+    early = errors(info, "time", "2026-01-01 00:00:00+00")
+    assert len(early) == 1 and "outside what stanza pg-test can reach" in early[0]
+    assert "takes no value" in errors(info, "latest", "x")[0]
+    options = filters["pgbackrest_restore_options"]
+    assert options("name", "p1") == ["--type=name", "--target=p1", "--target-action=promote"]
+    with pytest.raises(AnsibleFilterError, match="not a pgBackRest backup label"):
+        options("latest", None, "bad label")
