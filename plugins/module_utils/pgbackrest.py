@@ -436,11 +436,20 @@ def render_conf(conf, header="# Managed by pgha.cloud; changes are overwritten."
     return "\n\n".join(blocks) + "\n"
 
 
-def archive_command(stanza):
-    """PostgreSQL's archive_command for `stanza` (set through Patroni)."""
+def archive_command(stanza, create_stanza=False):
+    """PostgreSQL's archive_command for `stanza` (set through Patroni).
+
+    With `create_stanza` (a posix repository, each member's own), a push
+    that fails makes the stanza and tries once more: pgBackRest makes a
+    stanza only on a primary, so a member that becomes primary after a
+    failover finds none in its own repository. The shell runs the command.
+    """
     if stanza_errors(stanza):
         raise PgbackrestError(stanza_errors(stanza)[0])
-    return f"pgbackrest --stanza={stanza} archive-push %p"
+    push = f"pgbackrest --stanza={stanza} archive-push %p"
+    if create_stanza:
+        return f"{push} || (pgbackrest --stanza={stanza} stanza-create && {push})"
+    return push
 
 
 def restore_command(stanza):

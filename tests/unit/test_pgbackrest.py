@@ -416,6 +416,9 @@ def test_conf_sections_never_shows_a_secret():
 # -- archive / restore commands -----------------------------------------------
 def test_archive_and_restore_commands():
     assert pb.archive_command("pg-test") == "pgbackrest --stanza=pg-test archive-push %p"
+    assert pb.archive_command("pg-test", create_stanza=True) == (
+        "pgbackrest --stanza=pg-test archive-push %p || (pgbackrest --stanza=pg-test stanza-create && "
+        "pgbackrest --stanza=pg-test archive-push %p)")
     assert pb.restore_command("pg-test") == 'pgbackrest --stanza=pg-test archive-get %f "%p"'
 
 
