@@ -8,7 +8,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import functools
+import os
 
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgha.cloud.plugins.module_utils import (
@@ -29,9 +31,26 @@ def rto_plan(name=None, ttl=None, loop_wait=None, retry_timeout=None):
     return presets.rto_plan(name, {"ttl": ttl, "loop_wait": loop_wait, "retry_timeout": retry_timeout})
 
 
+# The pgbackrest role's defaults, in the collection's own tree (plugins/filter -> roles):
+# the one place they are written; the inventory check applies them to unset variables.
+_COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PGBACKREST_DEFAULTS = os.path.join(_COLLECTION, "roles", "pgbackrest", "defaults", "main.yml")
+
+
+@functools.lru_cache(maxsize=1)
+def _pgbackrest_defaults():
+    try:
+        with open(PGBACKREST_DEFAULTS, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnsibleFilterError(f"cannot read the pgbackrest role's defaults {PGBACKREST_DEFAULTS}: {exc}; "
+                                 "is the collection installed whole?") from exc
+    return {name: values[name] for name in inventory_check.PGBACKREST_VARS if name in values}
+
+
 def inventory_errors(hostvars, groups):
     """`hostvars | pgha.cloud.inventory_errors(groups)` -> list of error strings."""
-    return inventory_check.inventory_errors(hostvars, groups)
+    return inventory_check.inventory_errors(hostvars, groups, defaults=_pgbackrest_defaults())
 
 
 def vip_vrid(cluster_name, vrid=None):

@@ -32,6 +32,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     entrypoints,
     haproxy,
     patroni_core,
+    pgbackrest,
     presets,
     vip,
 )
@@ -102,8 +103,22 @@ ETCD_GROUP = haproxy.ETCD_GROUP
 # Names a cluster cannot take: its hosts would join the group of that name.
 RESERVED_GROUPS = haproxy.RESERVED_GROUPS
 
+# Backups. pgbackrest_enabled when unset: on, Pigsty's default; playbooks/pgsql.yml
+# and the patroni role read the variable with the same default.
+PGBACKREST_ENABLED_DEFAULT = True
+# What Ansible's bool filter reads as true and false (any case, no spaces); it
+# turns anything else into false with only a deprecation warning.
+ANSIBLE_TRUE = ("true", "yes", "on", "1")
+ANSIBLE_FALSE = ("false", "no", "off", "0")
+# The pgbackrest role's variables the check reads. Their defaults are not
+# repeated here: the caller passes them (the inventory_errors filter reads
+# roles/pgbackrest/defaults/main.yml, the single source).
+PGBACKREST_VARS = ("pgbackrest_method", "pgbackrest_repo", "pgbackrest_schedule")
+
 # Tells a variable that is not set apart from one set to null or to an undefined reference.
 _MISSING = object()
+# A value, or part of one, that refers to an undefined variable (say a vault file not loaded).
+_UNDEFINED = object()
 
 
 # ---------------------------------------------------------------- helpers
@@ -1109,6 +1124,217 @@ def _nlb_router_port_errors(hostvars, groups, clusters):
     return errors
 
 
+# ---------------------------------------------------------------- backups (pgBackRest)
+
+def _raw(hostvars, host, name):
+    """A host variable as given; _MISSING when unset, _UNDEFINED when it refers to an undefined variable."""
+    value = hostvars[host].get(name, _MISSING)
+    if value is _MISSING:
+        return value
+    try:
+        bool(value)
+    except Exception:
+        return _UNDEFINED
+    return value
+
+
+def _plain_data(value, path, undefined):
+    """A copy of `value` made of plain dicts and lists.
+
+    Ansible templates nested values lazily: a part that refers to an undefined
+    variable raises when read. It becomes _UNDEFINED in the copy, and its path
+    (pgbackrest_repo.s3.cipher_pass) is added to `undefined`.
+    """
+    if isinstance(value, dict):
+        parts = [(key, f"{path}.{key}") for key in list(value)]
+    elif isinstance(value, (list, tuple)):
+        parts = [(index, f"{path}[{index}]") for index in range(len(value))]
+    else:
+        return value
+    copy = {} if isinstance(value, dict) else []
+    for key, where in parts:
+        try:
+            item = value[key]
+            bool(item)
+        except Exception:
+            undefined.append(where)
+            item = _UNDEFINED
+        else:
+            item = _plain_data(item, where, undefined)
+        if isinstance(copy, dict):
+            copy[key] = item
+        else:
+            copy.append(item)
+    return copy
+
+
+def _ansible_bool(value):
+    """True/False as Ansible's bool filter reads a real boolean or a string; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ANSIBLE_TRUE:
+        return True
+    if isinstance(value, str) and value.lower() in ANSIBLE_FALSE:
+        return False
+    return None
+
+
+def _group_equal(hosts, value_of):
+    """Ordered (value, [hosts]) by equality, for values that cannot be hashed (dicts, lists)."""
+    grouped = []
+    for host in hosts:
+        value = value_of(host)
+        for known, same in grouped:
+            if known == value:
+                same.append(host)
+                break
+        else:
+            grouped.append((value, [host]))
+    return grouped
+
+
+def _backup_settings(hostvars, host, defaults):
+    """The host's effective backup settings as plain data, and the paths that are undefined.
+
+    {"method", "entry", "repos", "schedule"}: the value of each, _MISSING when
+    neither the host nor `defaults` gives one. Only the entry pgbackrest_method
+    picks is read (the role reads no other); `repos` keeps the other entries'
+    names only, for messages.
+    """
+    undefined = []
+    found = {}
+    for name in PGBACKREST_VARS:
+        raw = _raw(hostvars, host, name)
+        if raw is _MISSING:
+            found[name] = defaults.get(name, _MISSING)
+        elif raw is _UNDEFINED:
+            undefined.append(name)
+            found[name] = _UNDEFINED
+        elif name == "pgbackrest_repo":
+            found[name] = raw
+        else:
+            found[name] = _plain_data(raw, name, undefined)
+    method, repos = found["pgbackrest_method"], found["pgbackrest_repo"]
+    entry = _MISSING
+    if isinstance(repos, dict):
+        if isinstance(method, str) and method in repos:
+            try:
+                entry = repos[method]
+                bool(entry)
+            except Exception:
+                undefined.append(f"pgbackrest_repo.{method}")
+                entry = _UNDEFINED
+            else:
+                entry = _plain_data(entry, f"pgbackrest_repo.{method}", undefined)
+        repos = {key: entry if key == method else None for key in list(repos)}
+    elif repos not in (_MISSING, _UNDEFINED):
+        repos = _plain_data(repos, "pgbackrest_repo", undefined)
+    return {"method": method, "entry": entry, "repos": repos,
+            "schedule": found["pgbackrest_schedule"]}, undefined
+
+
+def _backup_enabled(hostvars, cluster, members):
+    """(errors, enabled): whether the cluster backs up, or the messages why that is unclear."""
+    raw = {host: _raw(hostvars, host, "pgbackrest_enabled") for host in members}
+    flags = {host: PGBACKREST_ENABLED_DEFAULT if value is _MISSING else _ansible_bool(value)
+             for host, value in raw.items() if value is not _UNDEFINED}
+    errors = []
+    undefined = [host for host in members if raw[host] is _UNDEFINED]
+    if undefined:
+        errors.append(f"{_where(cluster, undefined)}: pgbackrest_enabled refers to an undefined variable; "
+                      "set it to true (back up the cluster with pgBackRest, the default) or false")
+    for value, hosts in _group_equal([host for host in flags if flags[host] is None], raw.get):
+        shown = "null" if value is None else _show(value)
+        errors.append(f"{_where(cluster, hosts)}: pgbackrest_enabled {shown} is not a boolean; use "
+                      "true (back up the cluster with pgBackRest, the default) or false (also yes/no, "
+                      "on/off; Ansible would read any other value as false)")
+    if errors:
+        return errors, False
+    on = [host for host in members if flags[host]]
+    if on and len(on) < len(members):
+        off = [host for host in members if not flags[host]]
+        return [(f"{_where(cluster, members)}: pgbackrest_enabled differs between hosts of the cluster "
+                 f"(true on {_hosts(on)}; false on {_hosts(off)}); the members archive WAL into one "
+                 "stanza and any of them may become the primary, so set it once in the vars of "
+                 f"group {cluster}")], False
+    return [], bool(on)
+
+
+def _spread(grouped):
+    """'one value on a, b; another on c' for (value, hosts) groups."""
+    return "; ".join(f"{'one value' if index == 0 else 'another'} on {_hosts(hosts)}"
+                     for index, (_value, hosts) in enumerate(grouped))
+
+
+def _backup_agreement_errors(cluster, members, settings):
+    """The members share one stanza: the same method, repository entry and schedule on each."""
+    errors = []
+    once = f"set it once in the vars of group {cluster} (or for every cluster in group all)"
+    hint = f"the members share one stanza and any of them may become the primary, so {once}"
+    methods = _group_equal(members, lambda host: settings[host]["method"])
+    if len(methods) > 1:
+        detail = "; ".join(f"{'(unset)' if value is _MISSING else _show(value)} on {_hosts(hosts)}"
+                           for value, hosts in methods)
+        errors.append(f"{_where(cluster, members)}: pgbackrest_method differs between hosts of the cluster "
+                      f"({detail}); {hint}")
+        return errors
+    entries = _group_equal(members, lambda host: settings[host]["entry"])
+    if len(entries) > 1:
+        # Secrets live in the entry: name the keys that differ, never a value.
+        values = [value if isinstance(value, dict) else {} for value, _hosts_ in entries]
+        keys = sorted({str(key) for value in values for key in value
+                       if any(other.get(key, _MISSING) != value[key] for other in values)})
+        which = f" in {', '.join(keys)}" if keys else ""
+        errors.append(f"{_where(cluster, members)}: pgbackrest_repo.{_plain(methods[0][0])} differs between "
+                      f"hosts of the cluster{which} ({_spread(entries)}; values not shown); {hint}")
+    schedules = _group_equal(members, lambda host: settings[host]["schedule"])
+    if len(schedules) > 1:
+        errors.append(f"{_where(cluster, members)}: pgbackrest_schedule differs between hosts of the cluster "
+                      f"({_spread(schedules)}); the backups run on whichever member is the primary, so "
+                      f"{once}")
+    return errors
+
+
+def _backup_errors(hostvars, cluster, members, defaults):
+    """Pigsty's pgbackrest_* variables, checked as the pgbackrest role will, before any host changes.
+
+    Only for a cluster that backs up (pgbackrest_enabled, true when unset).
+    `defaults` are the pgbackrest role's defaults; a variable that neither a
+    host nor `defaults` sets is not checked.
+    """
+    if not members:
+        return []
+    errors, enabled = _backup_enabled(hostvars, cluster, members)
+    if errors or not enabled:
+        return errors
+    settings = {}
+    missing = {}
+    for host in members:
+        settings[host], undefined = _backup_settings(hostvars, host, defaults)
+        for path in undefined:
+            missing.setdefault(path, []).append(host)
+    if missing:
+        return [(f"{_where(cluster, hosts)}: {_plain(path)} refers to an undefined variable (is the vault "
+                 "file loaded?); define it, and keep passphrases and keys in Ansible Vault")
+                for path, hosts in missing.items()]
+    errors = _backup_agreement_errors(cluster, members, settings)
+    if errors:
+        return errors
+    where = _where(cluster, members)
+    chosen = settings[members[0]]
+    # The stanza is the cluster name; a name the cluster check refused is reported once, there.
+    named = CLUSTER_NAME_RE.fullmatch(cluster) is not None
+    problems = pgbackrest.stanza_errors(cluster) if named else []
+    if _MISSING not in (chosen["method"], chosen["repos"]):
+        # The hosts' pgBackRest release is not known yet: the role judges `block` against it.
+        problems = problems + pgbackrest.repo_errors(chosen["method"], chosen["repos"],
+                                                     cluster=cluster if named else "pg-cluster",
+                                                     version=pgbackrest.ANY_VERSION)
+    if chosen["schedule"] is not _MISSING:
+        problems = problems + pgbackrest.schedule_errors(chosen["schedule"])
+    return [f"{where}: {_plain(problem)}" for problem in problems]
+
+
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
@@ -1130,8 +1356,15 @@ def _errors(hostvars, groups, checks):
     return errors, clusters
 
 
-def inventory_errors(hostvars, groups):
-    """Return the list of inventory problems (empty when the inventory is valid)."""
+def inventory_errors(hostvars, groups, defaults=None):
+    """Return the list of inventory problems (empty when the inventory is valid).
+
+    `defaults` holds role defaults the check applies to unset variables: the
+    pgbackrest role's pgbackrest_method, pgbackrest_repo and
+    pgbackrest_schedule (from roles/pgbackrest/defaults/main.yml, which the
+    inventory_errors filter reads). Without them an unset one is not checked.
+    """
+    defaults = dict(defaults or {})
     errors, clusters = _errors(hostvars, groups, IDENTITY_CHECKS + SETTINGS_CHECKS)
     errors.extend(_address_errors(hostvars, groups, clusters))
     errors.extend(_etc_hosts_errors(hostvars, groups))
@@ -1140,6 +1373,7 @@ def inventory_errors(hostvars, groups):
         errors.extend(_vip_errors(hostvars, groups, cluster, members))
         if members:
             errors.extend(_coverage_errors(hostvars, groups, cluster, members))
+        errors.extend(_backup_errors(hostvars, cluster, members, defaults))
     errors.extend(_vip_cluster_errors(hostvars, groups, clusters))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     errors.extend(_proxy_errors(hostvars, groups, clusters))

@@ -20,6 +20,8 @@ replaced by the cluster name, as Pigsty does.
   `render_conf` writes them as INI text. The returned `secrets` name the
   options whose values must stay out of logs; the file that holds them is
   meant to be written 0640 root:postgres with `no_log` on the task.
+- `schedule_errors` checks `pgbackrest_schedule`, the scheduled backups
+  (a list of {type: full|diff|incr, on_calendar: ...}).
 - `archive_command` / `restore_command` are the commands Patroni gives
   PostgreSQL.
 - `parse_info` summarises `pgbackrest info --output=json`;
@@ -58,6 +60,10 @@ MAX_RETENTION = 9999999
 BLOCK_STABLE_VERSION = (2, 46)
 # The oldest pgBackRest the collection supports (Debian 12).
 OLDEST_VERSION = "2.45"
+# `version` for a check made before the hosts are reached (the inventory
+# check): the release is not known, so `block` is not judged against it; the
+# role checks it again with the release it reads on the host.
+ANY_VERSION = "any"
 # Options whose value must never be logged.
 SECRET_KEYS = ("s3_key_secret", "cipher_pass")
 CLUSTER_TOKEN = "${pg_cluster}"
@@ -283,6 +289,8 @@ def check_repo(method, repos, cluster="pg-cluster", version=None):
 
     `version` is the pgBackRest release on the hosts ("2.45" when not given,
     the oldest the collection supports); it decides whether `block` is allowed.
+    ANY_VERSION skips that one rule, for a check made before the hosts are
+    reached.
     """
     errors = []
     if not isinstance(method, str) or not method:
@@ -366,7 +374,7 @@ def check_repo(method, repos, cluster="pg-cluster", version=None):
         if bundle != "y":
             errors.append(f"{var}.block is on but bundle is not; pgBackRest needs bundle: true for "
                           "block incremental backups")
-        found = _version(version)
+        found = BLOCK_STABLE_VERSION if version == ANY_VERSION else _version(version)
         if found is None:
             errors.append(f"pgbackrest version {version!r} is not a version such as 2.45")
         elif found < BLOCK_STABLE_VERSION:
@@ -394,6 +402,67 @@ def stanza_errors(stanza):
         return [f"stanza {stanza!r} is not a pgBackRest stanza name (pg_cluster); use letters, "
                 "digits, '_', '.' and '-', starting with a letter or digit"]
     return []
+
+
+# -- scheduled backups -------------------------------------------------------
+SCHEDULE_TYPES = ("full", "diff", "incr")
+SCHEDULE_KEYS = ("type", "on_calendar")
+# What cannot be in a systemd OnCalendar= value written into a unit file: a
+# line break or other control character, '#', a quote or a backslash.
+_CALENDAR_BAD_RE = re.compile(r"[#'\"\\\x00-\x1f\x7f]")
+_SCHEDULE_EXAMPLE = ("[{type: full, on_calendar: 'Sun *-*-* 01:00:00'}, "
+                     "{type: diff, on_calendar: 'Mon..Sat *-*-* 01:00:00'}]")
+
+
+def schedule_errors(schedule, var="pgbackrest_schedule"):
+    """Every problem with a backup schedule, as messages.
+
+    A schedule is a list of {type: full|diff|incr, on_calendar: <systemd
+    calendar expression>}, at most one item per type. An empty list means no
+    scheduled backup. A schedule without a full backup is allowed: pgBackRest
+    takes a full backup when a diff or incr one has no full to build on.
+    Only the form of on_calendar is checked here (a non-empty single-line
+    string without '#', quotes, backslashes or surrounding whitespace), not
+    systemd's calendar syntax.
+    """
+    if isinstance(schedule, (str, dict)) or not isinstance(schedule, (list, tuple)):
+        return [f"{var} is {type(schedule).__name__}, not a list; write it as a list such as "
+                f"{_SCHEDULE_EXAMPLE}, or [] for no scheduled backup"]
+    errors = []
+    seen = {}
+    for number, item in enumerate(schedule, start=1):
+        where = f"{var} item {number}"
+        if not isinstance(item, dict):
+            errors.append(f"{where} is {type(item).__name__}, not a mapping; write each item as "
+                          "{type: full, on_calendar: 'Sun *-*-* 01:00:00'}")
+            continue
+        unknown = sorted(str(key) for key in item if key not in SCHEDULE_KEYS)
+        if unknown:
+            errors.append(f"{where} has unknown keys: {', '.join(unknown)}; "
+                          "the keys are type and on_calendar")
+        kind = item.get("type")
+        if kind not in SCHEDULE_TYPES:
+            shown = "missing" if kind is None else repr(kind)
+            errors.append(f"{where}: type is {shown}; use one of {', '.join(SCHEDULE_TYPES)}")
+        else:
+            seen.setdefault(kind, []).append(number)
+        calendar = item.get("on_calendar")
+        if not isinstance(calendar, str) or not calendar.strip():
+            errors.append(f"{where}: on_calendar is {'missing' if calendar is None else repr(calendar)}; "
+                          "give a systemd calendar expression such as 'Sun *-*-* 01:00:00' "
+                          "(see man systemd.time)")
+        elif _CALENDAR_BAD_RE.search(calendar):
+            errors.append(f"{where}: on_calendar {calendar!r} has a line break, '#', a quote or a backslash, "
+                          "which a systemd timer unit cannot hold; write the expression alone, such as "
+                          "'Sun *-*-* 01:00:00'")
+        elif calendar != calendar.strip():
+            errors.append(f"{where}: on_calendar {calendar!r} has spaces around it; remove them")
+    for kind, numbers in seen.items():
+        if len(numbers) > 1:
+            errors.append(f"{var} has type {kind} in items {', '.join(map(str, numbers))}; keep one item per "
+                          "type and put all its times in one calendar expression, such as "
+                          "'Mon,Thu *-*-* 01:00:00'")
+    return errors
 
 
 # -- pgbackrest.conf --------------------------------------------------------

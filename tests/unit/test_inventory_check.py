@@ -1,10 +1,19 @@
 """Unit tests for plugins/module_utils/inventory_check.py and presets.py (plain dicts, no Ansible run)."""
 
 import copy
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, patroni_core, presets, vip
+
+ROOT = Path(__file__).resolve().parents[2]
+# The pgbackrest role's defaults, as the inventory_errors filter passes them.
+ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/pgbackrest/defaults/main.yml").read_text())
+DEFAULTS = {name: ROLE_DEFAULTS[name] for name in inventory_check.PGBACKREST_VARS if name in ROLE_DEFAULTS}
+# Secrets of a backup repository: never in a message either.
+REPO_SECRETS = ("s3_key_secret", "cipher_pass")
 
 H1, H2, H3 = "10.210.0.11", "10.210.0.12", "10.210.0.13"
 
@@ -30,12 +39,17 @@ def valid_inventory():
     return copy.deepcopy(hostvars), groups
 
 
-def errors_of(hostvars, groups):
+def errors_of(hostvars, groups, defaults=DEFAULTS):
     """Run the check and enforce the rule every message must keep: no password value in it."""
-    errors = inventory_check.inventory_errors(hostvars, groups)
+    errors = inventory_check.inventory_errors(hostvars, groups, defaults=defaults)
     assert isinstance(errors, list)
     secrets = {vars_[name] for vars_ in hostvars.values() for name in PASSWORDS
                if isinstance(vars_.get(name), str) and vars_[name]}
+    for vars_ in hostvars.values():
+        repos = vars_.get("pgbackrest_repo")
+        for entry in repos.values() if isinstance(repos, dict) else ():
+            secrets.update(str(dict.get(entry, key)) for key in REPO_SECRETS
+                           if isinstance(entry, dict) and len(str(dict.get(entry, key) or "")) > 3)
     for message in errors:
         for secret in secrets:
             assert secret not in message
@@ -1474,3 +1488,317 @@ def test_pigstys_default_records_name_the_missing_admin_node():
     set_all(hostvars, "node_default_etc_hosts", ["${admin_ip} i.pigsty"])
     errors = errors_of(hostvars, groups)
     assert len(errors) == 3 and all("node_default_etc_hosts" in e and "admin node" in e for e in errors)
+
+
+# ---------------------------------------------------------------- backups (pgBackRest)
+
+ALL = f"cluster pg-test, hosts {H1}, {H2}, {H3}: "
+CIPHER = "Bk-cipher-passphrase-6e1f0a"
+KEY_SECRET = "Bk-s3-secret-key-93d2c7"
+# The schedule the pgbackrest role is getting as its default.
+WEEKLY = [{"type": "full", "on_calendar": "Sun *-*-* 01:00:00"},
+          {"type": "diff", "on_calendar": "Mon..Sat *-*-* 01:00:00"}]
+
+
+def s3_entry(**changes):
+    entry = {"type": "s3", "s3_endpoint": "s3.eu-west-1.amazonaws.com", "s3_region": "eu-west-1",
+             "s3_bucket": "acme-pg-backup", "s3_key": "AKIAEXAMPLE", "s3_key_secret": KEY_SECRET,
+             "path": "/pgbackrest/${pg_cluster}", "cipher_type": "aes-256-cbc", "cipher_pass": CIPHER,
+             "retention_full_type": "count", "retention_full": 4}
+    entry.update(changes)
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+def with_s3(**changes):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_method", "s3")
+    set_all(hostvars, "pgbackrest_repo", {"s3": s3_entry(**changes)})
+    return hostvars, groups
+
+
+def test_backup_defaults_come_from_the_pgbackrest_role():
+    assert DEFAULTS["pgbackrest_method"] == "local"
+    assert DEFAULTS["pgbackrest_repo"] == {
+        "local": {"path": "/var/lib/pgbackrest", "retention_full_type": "count", "retention_full": 2}}
+
+
+def test_the_filter_reads_the_role_defaults_file():
+    from ansible_collections.pgha.cloud.plugins.filter import pgha
+
+    assert pgha._pgbackrest_defaults() == DEFAULTS
+    assert Path(pgha.PGBACKREST_DEFAULTS).resolve() == (ROOT / "roles/pgbackrest/defaults/main.yml").resolve()
+
+
+def test_backup_defaults_are_valid():
+    hostvars, groups = valid_inventory()
+    assert errors_of(hostvars, groups) == []
+    assert errors_of(hostvars, groups, defaults=dict(DEFAULTS, pgbackrest_schedule=WEEKLY)) == []
+
+
+def test_an_s3_repository_with_encryption_is_valid():
+    hostvars, groups = with_s3()
+    set_all(hostvars, "pgbackrest_schedule", WEEKLY + [{"type": "incr", "on_calendar": "hourly"}])
+    assert errors_of(hostvars, groups) == []
+
+
+def test_pigstys_shape_with_an_unused_entry_is_valid():
+    hostvars, groups = with_s3()
+    role = s3_entry(s3_key_type="auto", s3_key=None, s3_key_secret=None)
+    set_all(hostvars, "pgbackrest_repo", {"local": {"path": "/pg/backup", "retention_full": 2}, "s3": role})
+    assert errors_of(hostvars, groups) == []
+
+
+def test_block_is_left_to_the_role_that_knows_the_release():
+    # Debian 13's pgBackRest takes block incremental, Debian 12's (2.45) does not.
+    hostvars, groups = with_s3(block=True, bundle=True)
+    assert errors_of(hostvars, groups) == []
+    hostvars, groups = with_s3(block=True)
+    assert only_error(hostvars, groups) == (
+        ALL + "pgbackrest_repo.s3.block is on but bundle is not; pgBackRest needs bundle: true for block "
+        "incremental backups")
+
+
+@pytest.mark.parametrize("value", [True, False, "true", "False", "yes", "NO", "on", "off", "1", "0"])
+def test_pgbackrest_enabled_takes_ansible_booleans(value):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_enabled", value)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("ture", "'ture'"), ("y", "'y'"), (" true", "' true'"), (1, "1"), (None, "null"), (["true"], "['true']"),
+])
+def test_pgbackrest_enabled_refuses_what_ansible_would_read_as_false(value, shown):
+    hostvars, groups = with_s3(s3_bucket=None)  # not checked: whether to back up is unclear
+    set_all(hostvars, "pgbackrest_enabled", value)
+    assert only_error(hostvars, groups) == (
+        f"{ALL}pgbackrest_enabled {shown} is not a boolean; use true (back up the cluster with pgBackRest, "
+        "the default) or false (also yes/no, on/off; Ansible would read any other value as false)")
+
+
+def test_a_cluster_without_backups_is_not_checked():
+    hostvars, groups = with_s3(s3_bucket=None, retention_full=0)
+    set_all(hostvars, "pgbackrest_schedule", "nightly")
+    set_all(hostvars, "pgbackrest_enabled", False)
+    assert errors_of(hostvars, groups) == []
+
+
+def test_each_cluster_is_checked_with_its_own_settings():
+    hostvars, groups = valid_inventory()
+    add_cluster(hostvars, groups, "pg-other", ["10.210.0.21", "10.210.0.22"])
+    for host in groups["pg-other"]:
+        hostvars[host].update(pgbackrest_method="s3", pgbackrest_repo={"s3": s3_entry(s3_region=None)})
+    assert only_error(hostvars, groups) == (
+        "cluster pg-other, hosts 10.210.0.21, 10.210.0.22: pgbackrest_repo.s3.s3_region is missing; an s3 "
+        "repository needs s3_bucket, s3_region and s3_endpoint")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"retention_full": 0}, "pgbackrest_repo.s3.retention_full 0 is not a whole number from 1 to 9999999; "
+                            "set it to 1 or more"),
+    ({"retention_full": None}, "pgbackrest_repo.s3.retention_full is missing; without it pgBackRest never "
+                               "expires a backup"),
+    ({"s3_bucket": None}, "pgbackrest_repo.s3.s3_bucket is missing; an s3 repository needs s3_bucket, "
+                          "s3_region and s3_endpoint"),
+    ({"s3_region": None}, "pgbackrest_repo.s3.s3_region is missing"),
+    ({"s3_bucket": "Acme_Backups"}, "pgbackrest_repo.s3.s3_bucket 'Acme_Backups' is not an S3 bucket name"),
+    ({"cipher_pass": None}, "pgbackrest_repo.s3.cipher_pass is missing; aes-256-cbc needs a passphrase of at "
+                            "least 16 characters (keep it in a vault)"),
+    ({"cipher_pass": "Bk-short-pass"}, "pgbackrest_repo.s3.cipher_pass is shorter than 16 characters"),
+    ({"cipher_type": "none"}, "pgbackrest_repo.s3.cipher_pass is set but cipher_type is none"),
+    ({"s3_key_secret": None}, "pgbackrest_repo.s3.s3_key_secret is missing; set s3_key and s3_key_secret, or "
+                              "s3_key_type: auto"),
+    ({"s3_key_secret": "Bk secret with spaces"}, "pgbackrest_repo.s3.s3_key_secret has whitespace, '#', a "
+                                                 "quote or a control character"),
+    ({"type": "azure"}, "pgbackrest_repo.s3.type 'azure': Azure Blob Storage repositories are not supported "
+                        "by pgha.cloud yet; use one of posix, s3"),
+    ({"type": "minio"}, "pgbackrest_repo.s3.type 'minio' is not a pgBackRest repository type the collection "
+                        "supports; use one of posix, s3 (a MinIO repository is s3)"),
+    ({"s3_uri": "s3://acme"}, "pgbackrest_repo.s3 has unknown keys: s3_uri"),
+    ({"path": "pgbackrest"}, "pgbackrest_repo.s3.path 'pgbackrest' is not an absolute path"),
+    ({"bundle_size": "128MiB"}, "pgbackrest_repo.s3.bundle_size is set but bundle is not on"),
+])
+def test_a_bad_repository_is_refused_before_any_host_changes(changes, message):
+    error = only_error(*with_s3(**changes))
+    assert error.startswith(ALL + message), error
+
+
+def test_a_bad_local_repository_is_refused():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_repo", {"local": {"path": "/pg/backup", "retention_full": 2,
+                                                    "s3_bucket": "acme-pg-backup"}})
+    assert only_error(hostvars, groups) == (
+        ALL + "pgbackrest_repo.local is a posix repository but sets s3_bucket; set type: s3 or remove them")
+
+
+@pytest.mark.parametrize("method, repo, message", [
+    ("minio", None, "pgbackrest_method 'minio' names no entry of pgbackrest_repo (it has: local); set "
+                    "pgbackrest_method to one of them or add the entry"),
+    (None, {"s3": s3_entry()}, "pgbackrest_method 'local' names no entry of pgbackrest_repo (it has: s3)"),
+    ("", None, "pgbackrest_method '' is not a repository name"),
+    (None, ["local"], "pgbackrest_repo is list, not a mapping of repository names to settings"),
+    (None, {"local": "/pg/backup"}, "pgbackrest_repo.local is str, not a mapping of pgBackRest repository "
+                                    "options"),
+])
+def test_method_and_repo_are_read_with_the_role_defaults(method, repo, message):
+    hostvars, groups = valid_inventory()
+    if method is not None:
+        set_all(hostvars, "pgbackrest_method", method)
+    if repo is not None:
+        set_all(hostvars, "pgbackrest_repo", repo)
+    error = only_error(hostvars, groups)
+    assert error.startswith(ALL + message), error
+
+
+def test_without_defaults_unset_backup_variables_are_not_checked():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_repo", {"s3": s3_entry()})
+    assert errors_of(hostvars, groups, defaults=None) == []
+    assert len(errors_of(hostvars, groups)) == 1  # 'local' (the role's default) names no entry
+
+
+def test_secrets_of_the_repository_never_reach_a_message():
+    hostvars, groups = with_s3(cipher_pass="Bk-short", s3_key_secret="Bk secret")
+    errors = errors_of(hostvars, groups)  # asserts no secret value in any message
+    assert len(errors) == 2 and all("Bk-short" not in e and "Bk secret" not in e for e in errors)
+
+
+# -- the members of a cluster share one stanza
+def test_members_must_agree_on_pgbackrest_enabled():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["pgbackrest_enabled"] = False
+    assert only_error(hostvars, groups) == (
+        f"{ALL}pgbackrest_enabled differs between hosts of the cluster (true on {H1}, {H2}; false on {H3}); "
+        "the members archive WAL into one stanza and any of them may become the primary, so set it once in "
+        "the vars of group pg-test")
+
+
+def test_members_must_agree_on_pgbackrest_method():
+    hostvars, groups = with_s3()
+    for vars_ in hostvars.values():
+        vars_["pgbackrest_repo"] = dict(vars_["pgbackrest_repo"], **DEFAULTS["pgbackrest_repo"])
+    del hostvars[H1]["pgbackrest_method"]
+    assert only_error(hostvars, groups) == (
+        f"{ALL}pgbackrest_method differs between hosts of the cluster ('local' on {H1}; 's3' on {H2}, {H3}); "
+        "the members share one stanza and any of them may become the primary, so set it once in the vars of "
+        "group pg-test (or for every cluster in group all)")
+
+
+def test_members_must_agree_on_the_repository_without_showing_it():
+    hostvars, groups = with_s3()
+    hostvars[H2]["pgbackrest_repo"] = {"s3": s3_entry(s3_bucket="acme-pg-other", cipher_pass=CIPHER + "-2")}
+    error = only_error(hostvars, groups)
+    assert error == (
+        f"{ALL}pgbackrest_repo.s3 differs between hosts of the cluster in cipher_pass, s3_bucket (one value "
+        f"on {H1}, {H3}; another on {H2}; values not shown); the members share one stanza and any of them "
+        "may become the primary, so set it once in the vars of group pg-test (or for every cluster in group "
+        "all)")
+    assert "acme-pg" not in error
+
+
+def test_members_agree_when_one_spells_out_the_default():
+    hostvars, groups = valid_inventory()
+    hostvars[H1].update(pgbackrest_enabled="yes", **copy.deepcopy(DEFAULTS))
+    assert errors_of(hostvars, groups) == []
+
+
+def test_members_must_agree_on_the_schedule():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_schedule", WEEKLY)
+    hostvars[H3]["pgbackrest_schedule"] = WEEKLY[:1]
+    assert only_error(hostvars, groups) == (
+        f"{ALL}pgbackrest_schedule differs between hosts of the cluster (one value on {H1}, {H2}; another on "
+        f"{H3}); the backups run on whichever member is the primary, so set it once in the vars of group "
+        "pg-test (or for every cluster in group all)")
+
+
+# -- undefined references (a vault file that is not loaded)
+class _UndefinedEntry(dict):
+    """A dict like Ansible's lazy one: reading `key` raises, as a reference to an undefined variable does."""
+
+    def __init__(self, data, key):
+        super().__init__(data)
+        self._undefined = key
+
+    def __getitem__(self, key):
+        if key == self._undefined:
+            raise RuntimeError("'vault_pgbackrest_cipher_pass' is undefined")
+        return super().__getitem__(key)
+
+    def items(self):
+        raise RuntimeError("'vault_pgbackrest_cipher_pass' is undefined")
+
+
+def test_a_repository_secret_referring_to_an_undefined_variable():
+    hostvars, groups = with_s3()
+    set_all(hostvars, "pgbackrest_repo", {"s3": _UndefinedEntry(s3_entry(), "cipher_pass")})
+    assert only_error(hostvars, groups) == (
+        f"{ALL}pgbackrest_repo.s3.cipher_pass refers to an undefined variable (is the vault file loaded?); "
+        "define it, and keep passphrases and keys in Ansible Vault")
+
+
+@pytest.mark.parametrize("name", ["pgbackrest_repo", "pgbackrest_method", "pgbackrest_schedule"])
+def test_a_backup_variable_referring_to_an_undefined_variable(name):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, name, _UndefinedMarker())
+    assert only_error(hostvars, groups).startswith(f"{ALL}{name} refers to an undefined variable")
+
+
+def test_pgbackrest_enabled_referring_to_an_undefined_variable():
+    hostvars, groups = valid_inventory()
+    hostvars[H1]["pgbackrest_enabled"] = _UndefinedMarker()
+    assert only_error(hostvars, groups).startswith(
+        f"cluster pg-test, host {H1}: pgbackrest_enabled refers to an undefined variable")
+
+
+# -- pgbackrest_schedule
+@pytest.mark.parametrize("schedule", [
+    [],
+    [{"type": "full", "on_calendar": "daily"}],
+    [{"type": "diff", "on_calendar": "*-*-* 02:00:00"}, {"type": "incr", "on_calendar": "hourly"}],
+    WEEKLY,
+])
+def test_schedules_that_are_accepted(schedule):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_schedule", schedule)
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("schedule, message", [
+    ("Sun *-*-* 01:00:00", "pgbackrest_schedule is str, not a list; write it as a list such as "
+                           "[{type: full, on_calendar: 'Sun *-*-* 01:00:00'}"),
+    ({"type": "full", "on_calendar": "daily"}, "pgbackrest_schedule is dict, not a list"),
+    (["daily"], "pgbackrest_schedule item 1 is str, not a mapping"),
+    ([{"type": "weekly", "on_calendar": "daily"}], "pgbackrest_schedule item 1: type is 'weekly'; use one of "
+                                                   "full, diff, incr"),
+    ([{"on_calendar": "daily"}], "pgbackrest_schedule item 1: type is missing; use one of full, diff, incr"),
+    ([{"type": "full"}], "pgbackrest_schedule item 1: on_calendar is missing; give a systemd calendar "
+                         "expression such as 'Sun *-*-* 01:00:00' (see man systemd.time)"),
+    ([{"type": "full", "on_calendar": ""}], "pgbackrest_schedule item 1: on_calendar is ''"),
+    ([{"type": "full", "on_calendar": 3}], "pgbackrest_schedule item 1: on_calendar is 3"),
+    ([{"type": "full", "on_calendar": "daily\nExecStart=/bin/sh"}],
+     "pgbackrest_schedule item 1: on_calendar 'daily\\nExecStart=/bin/sh' has a line break, '#', a quote or "
+     "a backslash, which a systemd timer unit cannot hold"),
+    ([{"type": "full", "on_calendar": "daily # nightly"}], "on_calendar 'daily # nightly' has a line break"),
+    ([{"type": "full", "on_calendar": "'daily'"}], "has a line break, '#', a quote or a backslash"),
+    ([{"type": "full", "on_calendar": "daily\\"}], "has a line break, '#', a quote or a backslash"),
+    ([{"type": "full", "on_calendar": " daily"}], "pgbackrest_schedule item 1: on_calendar ' daily' has "
+                                                  "spaces around it; remove them"),
+    ([{"type": "full", "on_calendar": "daily", "at": "01:00"}],
+     "pgbackrest_schedule item 1 has unknown keys: at; the keys are type and on_calendar"),
+    (WEEKLY + [{"type": "full", "on_calendar": "Wed *-*-* 01:00:00"}],
+     "pgbackrest_schedule has type full in items 1, 3; keep one item per type and put all its times in one "
+     "calendar expression, such as 'Mon,Thu *-*-* 01:00:00'"),
+])
+def test_schedules_that_are_refused(schedule, message):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pgbackrest_schedule", schedule)
+    error = only_error(hostvars, groups)
+    assert error.startswith(ALL + "pgbackrest_schedule") and message in error, error
+
+
+def test_the_role_default_schedule_is_checked_when_the_role_has_one():
+    hostvars, groups = valid_inventory()
+    broken = dict(DEFAULTS, pgbackrest_schedule=[{"type": "weekly", "on_calendar": "Sun"}])
+    assert errors_of(hostvars, groups, defaults=broken) == [
+        f"{ALL}pgbackrest_schedule item 1: type is 'weekly'; use one of full, diff, incr"]

@@ -295,6 +295,13 @@ def test_block_needs_bundle_and_246():
               "block is on but bundle is not", version="2.55")
     one_error(s3_repo(block=True), "beta testing only in pgBackRest 2.45", "set block: false")
     one_error(s3_repo(block=True), "beta testing only in pgBackRest 2.45", version="2.45")
+
+
+def test_block_with_the_release_not_known_yet_is_left_to_the_role():
+    # The inventory check runs before any host is reached.
+    assert errors_of(s3_repo(block=True), version=pb.ANY_VERSION) == []
+    one_error(s3_repo(block=True, bundle=False, bundle_limit=None, bundle_size=None),
+              "block is on but bundle is not", version=pb.ANY_VERSION)
     assert errors_of(s3_repo(block="n", bundle=False, bundle_limit=None, bundle_size=None)) == []
 
 
@@ -792,3 +799,28 @@ def test_target_filters_through_the_filter_plugin(summary):
     assert options("name", "p1") == ["--type=name", "--target=p1", "--target-action=promote"]
     with pytest.raises(AnsibleFilterError, match="not a pgBackRest backup label"):
         options("latest", None, "bad label")
+
+
+# -- scheduled backups --------------------------------------------------------
+def test_schedule_of_the_role_and_partial_schedules_are_valid():
+    weekly = [{"type": "full", "on_calendar": "Sun *-*-* 01:00:00"},
+              {"type": "diff", "on_calendar": "Mon..Sat *-*-* 01:00:00"}]
+    assert pb.schedule_errors(weekly) == []
+    assert pb.schedule_errors(weekly[1:]) == []  # pgBackRest makes a diff without a full a full one
+    assert pb.schedule_errors([]) == []
+    assert pb.schedule_errors(({"type": "incr", "on_calendar": "hourly"},)) == []
+
+
+def test_schedule_messages_name_the_item_and_the_fix():
+    errors = pb.schedule_errors([{"type": "full", "on_calendar": "daily"}, {"type": "snapshot"},
+                                 {"type": "full", "on_calendar": "weekly\n"}])
+    assert errors == [
+        "pgbackrest_schedule item 2: type is 'snapshot'; use one of full, diff, incr",
+        "pgbackrest_schedule item 2: on_calendar is missing; give a systemd calendar expression such as "
+        "'Sun *-*-* 01:00:00' (see man systemd.time)",
+        "pgbackrest_schedule item 3: on_calendar 'weekly\\n' has a line break, '#', a quote or a backslash, "
+        "which a systemd timer unit cannot hold; write the expression alone, such as 'Sun *-*-* 01:00:00'",
+        "pgbackrest_schedule has type full in items 1, 3; keep one item per type and put all its times in "
+        "one calendar expression, such as 'Mon,Thu *-*-* 01:00:00'",
+    ]
+    assert pb.schedule_errors(None, var="x")[0].startswith("x is NoneType, not a list")

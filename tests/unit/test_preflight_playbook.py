@@ -80,6 +80,12 @@ CASES = {
                                           "not a valid cluster name", "lower-case letters, digits and '-'"]),
     "undefined-optional-password": (1, ["pg_monitor_password is set but empty, or refers to an undefined "
                                         "variable", "or remove pg_monitor_password"]),
+    "pgbackrest-s3-incomplete": (2, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: "
+                                     "pgbackrest_repo.s3.s3_bucket is missing",
+                                     "pgbackrest_repo.s3.cipher_pass is shorter than 16 characters"]),
+    "pgbackrest-mixed-members": (1, ["pgbackrest_enabled differs between hosts of the cluster (true on "
+                                     "10.99.0.1, 10.99.0.2; false on 10.99.0.3)",
+                                     "set it once in the vars of group pg-bad"]),
     "pg-users-bad-name": (1, ["pg_users name 'app'; DROP ROLE app --' is not a valid PostgreSQL role name",
                               "quoted names are not supported"]),
 }
@@ -98,11 +104,15 @@ def flat(text):
     return re.sub(r"\s+", " ", text)
 
 
+# Secrets of a backup repository entry (pgbackrest_repo).
+REPO_SECRETS = ("s3_key_secret", "cipher_pass")
+
+
 def password_values(node):
-    """All *_password values anywhere in a parsed inventory, and the passwords of pg_users."""
+    """All *_password values anywhere in a parsed inventory, the passwords of pg_users, repository secrets."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if (str(key).endswith("_password") or key == "password") and value:
+            if (str(key).endswith("_password") or key == "password" or key in REPO_SECRETS) and value:
                 yield str(value)
             else:
                 yield from password_values(value)
