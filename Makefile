@@ -4,7 +4,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: sandbox sandbox-clean test test-trixie lint unit molecule molecule-trixie molecule-step image venv docker bench
+.PHONY: sandbox sandbox-clean test test-trixie lint unit molecule molecule-trixie molecule-step image venv docker bench bench-backup
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
@@ -83,3 +83,11 @@ test-trixie: venv
 # (tens of minutes). Options: make bench BENCH_ARGS="--repeat 5 --skip-cold".
 bench: venv docker
 	$(VENV)/bin/python tools/pgha_bench.py $(BENCH_ARGS)
+
+# Not part of `make test`: pgBackRest on a converged cluster that is already
+# running (default: the molecule containers pgha-m-1..3, pg-test): backup,
+# restore against a disk copy, replica from the repository against
+# pg_basebackup, archive lag under pgbench.
+# Options: make bench-backup BENCH_BACKUP_ARGS="--scale 20 --duration 30".
+bench-backup: venv
+	$(VENV)/bin/python tools/pgha_bench_backup.py $(BENCH_BACKUP_ARGS)
