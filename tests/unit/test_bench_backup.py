@@ -121,8 +121,8 @@ def test_archive_that_falls_behind():
 
 
 def test_draining_too_late_does_not_count():
-    s = samples([0, 5, 5]) + [{"t": 140.0, "ready": 0, "lsn": 2000 * MB, "archived": 60, "failed": 0,
-                                "last_wal": "x"}]
+    late = {"t": 140.0, "ready": 0, "lsn": 2000 * MB, "archived": 60, "failed": 0, "last_wal": "x"}
+    s = samples([0, 5, 5]) + [late]
     out = bb.analyse_archive(s, 100.0, 101.0, drain_s=30)
     assert out["kept_up"] is False  # back to 0 only 39 s after the load
 
