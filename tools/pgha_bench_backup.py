@@ -417,8 +417,8 @@ class Bench:
         if avail < need:
             raise SystemExit(f"{self.rc}: {mb(avail)} MB free under {parent}, about {mb(need)} MB needed for "
                              f"scale {self.a.scale}: free space or lower --scale")
-        self.segment_bytes = int(self.psql(self.lc, "SELECT setting::bigint * pg_size_bytes(unit) FROM "
-                                                    "pg_settings WHERE name = 'wal_segment_size'"))
+        # current_setting gives "16MB"; pg_settings' unit "B" is not a size pg_size_bytes reads.
+        self.segment_bytes = int(self.psql(self.lc, "SELECT pg_size_bytes(current_setting('wal_segment_size'))"))
         say(f"pgBackRest configured, archive_command {archive.split(' ', 1)[1]!r}; scratch {self.a.scratch} "
             f"on {fs}, {mb(avail)} MB free")
 
