@@ -216,7 +216,7 @@ def table(summary):
          "—", "—"),
         (f"restore on {r.get('container', '?')} (pgbackrest restore)",
          f"{f(r.get('s'), ' s')}, {f(r.get('mb_per_s'), ' MB/s')} ({f(r.get('mb'), ' MB')})",
-         f"disk copy (tar | tar, sync): {f(r.get('copy_s'), ' s')}, {f(r.get('copy_mb_per_s'), ' MB/s')} "
+         f"disk copy (tar to tar, sync): {f(r.get('copy_s'), ' s')}, {f(r.get('copy_mb_per_s'), ' MB/s')} "
          f"({f(r.get('copy_mb'), ' MB')})",
          f(r.get("mb_per_s_ratio"), "× the copy's MB/s")),
         (f"replica data on {s.get('container', '?')} from the repository (restore --type=standby)",
@@ -233,7 +233,7 @@ def table(summary):
          f"({f(a.get('wal_generated_mb_per_s'), ' MB/s')}); "
          f"archived {f(a.get('archived_segments'))} segments, {f(a.get('archived_per_s'), '/s')} "
          f"({f(a.get('archived_mb_per_s'), ' MB/s')}); failed {f(a.get('failed'))}",
-         f(a.get("tps"), " TPS")),
+         f(round(a["tps"], 1) if a.get("tps") is not None else None, " TPS")),
     ]
     out = ["| measure | figure | baseline / detail (same run) | ratio |", "|---|---|---|---|"]
     out += [f"| {m} | {v} | {base} | {q} |" for m, v, base, q in rows]
@@ -418,7 +418,8 @@ class Bench:
             raise SystemExit(f"{self.rc}: {mb(avail)} MB free under {parent}, about {mb(need)} MB needed for "
                              f"scale {self.a.scale}: free space or lower --scale")
         # current_setting gives "16MB"; pg_settings' unit "B" is not a size pg_size_bytes reads.
-        self.segment_bytes = int(self.psql(self.lc, "SELECT pg_size_bytes(current_setting('wal_segment_size'))"))
+        self.segment_bytes = int(self.psql(self.lc,
+                                           "SELECT pg_size_bytes(current_setting('wal_segment_size'))"))
         say(f"pgBackRest configured, archive_command {archive.split(' ', 1)[1]!r}; scratch {self.a.scratch} "
             f"on {fs}, {mb(avail)} MB free")
 
