@@ -39,6 +39,8 @@ import json
 import re
 from datetime import datetime, timezone
 
+from ansible_collections.pgha.cloud.plugins.module_utils.cluster import as_int
+
 # Repository types the collection configures. pgBackRest also knows these,
 # which the collection does not configure (yet): say so instead of "unknown".
 SUPPORTED_TYPES = ("posix", "s3")
@@ -76,7 +78,6 @@ _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _STANZA_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_INT_RE = re.compile(r"[0-9]+")
 _VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)")
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 _WAL_RE = re.compile(r"([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})")
@@ -91,17 +92,6 @@ MAX_RESTORE_POINT = 63
 
 class PgbackrestError(ValueError):
     """Input that cannot be used; the message says what is wrong and where."""
-
-
-def _as_int(value):
-    """An int from an int or a digit string; None for bools, floats and anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INT_RE.fullmatch(value):
-        return int(value)
-    return None
 
 
 def _as_flag(value):
@@ -163,7 +153,7 @@ def _choice(var, key, value, allowed, errors):
 
 
 def _count(var, key, value, errors, low, high):
-    number = _as_int(value)
+    number = as_int(value)
     if number is None or not low <= number <= high:
         errors.append(f"{var}.{key} {value!r} is not a whole number from {low} to {high}; "
                       f"set it to {low} or more")
@@ -179,7 +169,7 @@ def _flag(var, key, value, errors):
 
 
 def _size(var, key, value, errors):
-    text = str(value) if _as_int(value) is not None else value
+    text = str(value) if as_int(value) is not None else value
     if not isinstance(text, str) or not _SIZE_RE.fullmatch(text):
         errors.append(f"{var}.{key} {value!r} is not a size; use a number with an optional unit "
                       "such as 20MiB or 2GB")
@@ -484,14 +474,14 @@ def conf_sections(stanza, method, repos, pg_data, pg_port=5432, socket_path="/va
     for var, value in (("pg_data", pg_data), ("pgbackrest_log_dir", log_dir),
                        ("pg_socket_path", socket_path)):
         _path(var, "", value, errors, None)
-    if _as_int(pg_port) is None or not 1 <= _as_int(pg_port) <= 65535:
+    if as_int(pg_port) is None or not 1 <= as_int(pg_port) <= 65535:
         errors.append(f"pg_port {pg_port!r} is not a port number from 1 to 65535")
     if errors:
         raise PgbackrestError("; ".join(errors))
     repo = [(f"repo1-{key.replace('_', '-')}", value) for key, value in options.items()]
     secrets = [f"repo1-{key.replace('_', '-')}" for key in SECRET_KEYS if key in options]
     global_section = repo + [("log-path", log_dir)]
-    stanza_section = [("pg1-path", pg_data), ("pg1-port", str(_as_int(pg_port))),
+    stanza_section = [("pg1-path", pg_data), ("pg1-port", str(as_int(pg_port))),
                       ("pg1-socket-path", socket_path)]
     return {"sections": [("global", global_section), (stanza, stanza_section)], "secrets": secrets}
 
