@@ -58,7 +58,8 @@ molecule-trixie: venv docker
 	rm -rf $(STALE_COPY)
 	PGHA_IMAGE="$$(./scripts/build-image.sh trixie)" molecule test -s trixie
 
-# One concern on its own, on a converged cluster (made or re-converged first),
+# One concern on its own, on a converged and verified cluster (made or re-converged first;
+# the steps read the rows verify.yml writes),
 # with the checks `make test` leaves out for time (add_replica.yml re-run):
 #   make molecule-step STEP=failover   (secrets, operations, scale, failover,
 #   vip, backup, etcd-membership, remove; STEP=verify runs the verify playbook)
@@ -68,8 +69,8 @@ molecule-step: venv docker
 	@case " $(STEPS) verify " in *" $(STEP) "*) ;; *) echo "STEP must be one of: $(STEPS) verify" >&2; exit 2;; esac
 	rm -rf $(STALE_COPY)
 	export PGHA_IMAGE="$$(./scripts/build-image.sh bookworm)" && molecule converge -s default && \
-	if [ "$(STEP)" = verify ]; then molecule verify -s default; \
-	else PGHA_SIDE_EFFECT=$(STEP).yml PGHA_MOLECULE_THOROUGH=yes molecule side-effect -s default; fi
+	molecule verify -s default && \
+	if [ "$(STEP)" != verify ]; then PGHA_SIDE_EFFECT=$(STEP).yml PGHA_MOLECULE_THOROUGH=yes molecule side-effect -s default; fi
 
 # Each part's duration is printed at the end (scripts/run-parts.sh).
 test: venv
