@@ -213,4 +213,6 @@ class FilterModule(object):
             "pgbackrest_restore_command": pgbackrest.restore_command,
             "pgbackrest_target_errors": pgbackrest_target_errors,
             "pgbackrest_restore_options": pgbackrest_restore_options,
+            "pgbackrest_clone_errors": pgbackrest.clone_errors,
+            "pgbackrest_clone_stanza_command": pgbackrest.clone_stanza_command,
         }

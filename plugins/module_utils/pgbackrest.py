@@ -668,6 +668,53 @@ def parse_info(json_text, now=None):
     return result
 
 
+# -- clones ------------------------------------------------------------------
+# pgBackRest's status codes for a stanza the repository does not hold.
+_NO_STANZA = (1, 3)
+
+
+def clone_errors(source, cluster, pg_version):
+    """Why cluster `cluster` cannot be restored from the backups of stanza `source`, as messages.
+
+    `source` is the stanza's summary (parse_info / pgha.cloud.pgbackrest_info)
+    read through `cluster`'s own pgBackRest configuration: a clone reads the
+    other cluster's backups from the repository both clusters use, so a
+    stanza this repository does not hold (a posix repository is each member's
+    own) is refused, and so is a PostgreSQL major version other than the
+    cluster's (`pg_version`): pgBackRest restores files, not dumps.
+    """
+    name = source.get("stanza") if isinstance(source, dict) else None
+    errors = stanza_errors(name)
+    if errors or name == cluster:
+        return errors
+    if source.get("status_code") in _NO_STANZA:
+        return [f"the repository of cluster {cluster} holds no stanza {name} "
+                f"({source.get('status_message')}); a clone restores from the repository both clusters "
+                f"back up into: give {cluster} the same pgbackrest_repo entry (an s3 bucket, not a posix "
+                f"directory on each member) as {name}"]
+    versions = [d.get("version") for d in source.get("databases") or []]
+    if versions and str(versions[-1]) != str(pg_version):
+        errors.append(f"stanza {name} holds PostgreSQL {versions[-1]} and cluster {cluster} runs "
+                      f"PostgreSQL {pg_version}; a clone needs the same major version (restore into a "
+                      f"cluster deployed with pg_version {versions[-1]})")
+    return errors
+
+
+def clone_stanza_command(own, cluster):
+    """The pgbackrest command that makes `cluster`'s own stanza follow cloned data.
+
+    `own` is the summary of the cluster's stanza. Cloned data has the source's
+    system identifier, so the stanza the cluster had no longer matches it:
+    stanza-upgrade records the new database and keeps the earlier backups
+    (restorable to the time before the clone); with no stanza yet, stanza-create.
+    """
+    errors = stanza_errors(cluster)
+    if errors:
+        raise PgbackrestError(errors[0])
+    command = "stanza-create" if own.get("status_code") in _NO_STANZA else "stanza-upgrade"
+    return ["pgbackrest", f"--stanza={cluster}", "--log-level-console=info", command]
+
+
 # -- restore targets --------------------------------------------------------
 def parse_lsn(text):
     """An LSN such as 0/3000100 as an int; PgbackrestError when it is not one."""

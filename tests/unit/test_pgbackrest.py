@@ -824,3 +824,55 @@ def test_schedule_messages_name_the_item_and_the_fix():
         "one calendar expression, such as 'Mon,Thu *-*-* 01:00:00'",
     ]
     assert pb.schedule_errors(None, var="x")[0].startswith("x is NoneType, not a list")
+
+
+# -- clones ------------------------------------------------------------------
+def test_a_clone_from_a_stanza_of_the_same_repository_and_version_passes():
+    source = pb.parse_info(fixture("info_full_incr.json"), now=NOW)["pg-test"]
+    assert pb.clone_errors(source, "pg-copy", "15") == []
+    assert pb.clone_errors(source, "pg-copy", 15) == []
+
+
+def test_a_restore_in_place_is_no_clone():
+    own = pb.parse_info(fixture("info_full_incr.json"), now=NOW)["pg-test"]
+    assert pb.clone_errors(own, "pg-test", "17") == []
+
+
+def test_a_stanza_the_repository_does_not_hold_is_refused_with_the_fix():
+    missing = pb.parse_info(fixture("info_missing_stanza.json"), now=NOW)["pg-test"]
+    [message] = pb.clone_errors(missing, "pg-copy", "15")
+    assert "holds no stanza pg-test (missing stanza path)" in message
+    assert "same pgbackrest_repo entry" in message
+
+
+def test_another_major_version_is_refused():
+    source = pb.parse_info(fixture("info_full_incr.json"), now=NOW)["pg-test"]
+    [message] = pb.clone_errors(source, "pg-copy", "17")
+    assert "holds PostgreSQL 15 and cluster pg-copy runs PostgreSQL 17" in message
+
+
+def test_the_newest_database_of_the_source_counts():
+    # After a clone of its own the source stanza has two databases; the newest decides.
+    source = pb.parse_info(fixture("info_after_clone.json"), now=NOW)["dst"]
+    assert [d["id"] for d in source["databases"]] == [1, 2]
+    assert pb.clone_errors(source, "pg-copy", "15") == []
+    source["databases"][-1]["version"] = "16"
+    assert pb.clone_errors(source, "pg-copy", "15") != []
+
+
+@pytest.mark.parametrize("name", [None, "", "pg copy", "pg;rm"])
+def test_a_source_that_is_no_stanza_name_is_refused(name):
+    [message] = pb.clone_errors({"stanza": name, "status_code": 0}, "pg-copy", "15")
+    assert "is not a pgBackRest stanza name" in message
+
+
+def test_the_stanza_follows_the_clone():
+    upgraded = pb.parse_info(fixture("info_full_incr.json"), now=NOW)["pg-test"]
+    assert pb.clone_stanza_command(upgraded, "pg-copy") == [
+        "pgbackrest", "--stanza=pg-copy", "--log-level-console=info", "stanza-upgrade"]
+    no_backup = pb.parse_info(fixture("info_no_backup.json"), now=NOW)["pg-test"]
+    assert pb.clone_stanza_command(no_backup, "pg-copy")[-1] == "stanza-upgrade"
+    missing = pb.parse_info(fixture("info_missing_stanza.json"), now=NOW)["pg-test"]
+    assert pb.clone_stanza_command(missing, "pg-copy")[-1] == "stanza-create"
+    with pytest.raises(pb.PgbackrestError, match="is not a pgBackRest stanza name"):
+        pb.clone_stanza_command(upgraded, "pg copy")
