@@ -178,6 +178,7 @@ class FilterModule(object):
             "rto_plan": rto_plan,
             "rpo_settings": presets.rpo_settings,
             "inventory_errors": inventory_errors,
+            "pigsty_other_parts": inventory_check.pigsty_other_parts,
             "node_addresses": cluster.node_addresses,
             "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,

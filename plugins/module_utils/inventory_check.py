@@ -33,6 +33,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     haproxy,
     patroni_core,
     pgbackrest,
+    pigsty,
     presets,
     vip,
 )
@@ -68,6 +69,8 @@ CIDR_RE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
 HOST_NAME_RE = haproxy.HOST_NAME_RE
 HOST_NAME_MAX = 253
 PG_ROLES = ("primary", "replica")
+# Pigsty's other instance roles, refused with what they would have asked for.
+PIGSTY_ROLES = {"offline": "offline instances (and the offline service)"}
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
 # silently ignored, so nobody believes an NLB follows the primary when none does.
@@ -97,6 +100,11 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "pg_tls")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
+# The keys of pg_users and pg_databases items the patroni role applies.
+USER_KEYS = ("name", "password", "attributes", "roles")
+DATABASE_KEYS = ("name", "owner", "encoding")
+# A Debian package name, optionally pinned (apt's name=version).
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?")
 # Groups Ansible always defines; never a cluster.
 BUILTIN_GROUPS = haproxy.BUILTIN_GROUPS
 ETCD_GROUP = haproxy.ETCD_GROUP
@@ -310,6 +318,9 @@ def _role_errors(hostvars, cluster, members):
         where = _where(cluster, [host])
         if _is_blank(role):
             errors.append(f"{where}: pg_role is not set; {hint}")
+        elif role in PIGSTY_ROLES:
+            errors.append(f"{where}: pg_role {_show(role)} is Pigsty's, and {PIGSTY_ROLES[role]} are not "
+                          f"supported yet (see {pigsty.DOC}); set pg_role: replica")
         elif role not in PG_ROLES:
             errors.append(f"{where}: pg_role {_show(role)} is not valid; {hint}")
         elif role == "primary":
@@ -499,11 +510,82 @@ def _pg_object_errors(hostvars, cluster, members):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "user",
                                           (("name", "role", True),)))
+            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, USER_KEYS))
     for name in ("pg_databases", "patroni_databases"):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "database",
                                           (("name", "database", True), ("owner", "role", False))))
+            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, DATABASE_KEYS))
     return errors
+
+
+def _pg_key_errors(where, name, value, keys):
+    """Keys the patroni role does not apply (many are Pigsty's): refused here, before any host changes.
+
+    The role's argument spec would refuse them too, but only once the node,
+    etcd and postgres roles have run.
+    """
+    if not isinstance(value, (list, tuple)):
+        return []
+    errors = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            continue
+        label = f"{name} item {number}"
+        if isinstance(item.get("name"), str) and PG_NAME_RE.fullmatch(item["name"]):
+            label += f" ({item['name']})"
+        unknown = sorted(str(key) for key in item if key not in keys)
+        if unknown:
+            errors.append(f"{where}: {label} has {', '.join(_plain(key) for key in unknown)}, which this "
+                          f"collection does not apply (Pigsty's options beyond {', '.join(keys)} are not "
+                          f"supported yet, see {pigsty.DOC}); remove them"
+                          + ("; write role flags such as login or createdb as attributes: 'LOGIN,CREATEDB'"
+                             if keys is USER_KEYS else ""))
+        if keys is USER_KEYS and _is_blank(item.get("password")):
+            errors.append(f"{where}: {label} has no password; give each user a password (from a vault)")
+    return errors
+
+
+def _pigsty_errors(hostvars, groups):
+    """Pigsty's variables this collection does not honour, set to a value that would ask for something."""
+    found = {}
+    for host in _all_hosts(groups):
+        for name in pigsty.NOT_HONOURED:
+            message = pigsty.refusal(name, _get(hostvars, host, name))
+            if message:
+                found.setdefault(message, []).append(host)
+    return [f"host{'' if len(hosts) == 1 else 's'} {_hosts(hosts)}: {message}"
+            for message, hosts in found.items()]
+
+
+def _package_errors(hostvars, groups):
+    """node_default_packages / node_packages: Debian package names, several to an item allowed (Pigsty)."""
+    errors = []
+    for name in ("node_default_packages", "node_packages"):
+        for value, hosts in _group_hosts(_all_hosts(groups),
+                                         lambda host, var=name: _get(hostvars, host, var)):
+            if value is None:
+                continue
+            where = f"host{'' if len(hosts) == 1 else 's'} {_hosts(hosts)}"
+            if not isinstance(value, (list, tuple)):
+                errors.append(f"{where}: {name} is not a list; write it as a list of Debian package names, "
+                              f"e.g. {name}: [htop, 'iotop,sysstat']")
+                continue
+            bad = [item for item in value
+                   if not isinstance(item, str)
+                   or not all(PACKAGE_RE.fullmatch(part.strip()) for part in item.split(","))]
+            if bad:
+                errors.append(f"{where}: {name} item(s) {_show(bad)} are not Debian package names (a-z, 0-9, "
+                              "+ . -, optionally =version; several to an item separated by commas)")
+    return errors
+
+
+def pigsty_other_parts(hostvars, groups):
+    """Names of variables of Pigsty parts this collection does not deploy, set on some host (sorted)."""
+    names = set()
+    for host in _all_hosts(groups):
+        names.update(name for name in hostvars[host].keys() if pigsty.is_other_part(str(name)))
+    return sorted(names)
 
 
 def _pg_list_errors(where, name, value, kind, fields):
@@ -721,6 +803,31 @@ def _lists_vip(value):
     return isinstance(value, (list, tuple)) and "vip" in value
 
 
+def _vip_enabled_errors(hostvars, cluster, members):
+    """Pigsty's pg_vip_enabled: its L2 VIP is the vip entry point here."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_vip_enabled"):
+        if value is None:
+            continue
+        enabled = haproxy.parse_bool(value, None)
+        listed = [host for host in hosts if _lists_vip(_get(hostvars, host, "pg_entrypoints"))]
+        if enabled is None:
+            errors.append(f"{_where(cluster, hosts)}: pg_vip_enabled {_show(value)} is not true or false")
+        elif enabled and len(listed) < len(hosts):
+            errors.append(f"{_where(cluster, [h for h in hosts if h not in listed])}: pg_vip_enabled is "
+                          "true, but Pigsty's L2 VIP is the vip entry point here and pg_entrypoints does not "
+                          "list vip; add it (pg_entrypoints: [haproxy, vip]) and keep pg_vip_address")
+        elif not enabled and listed:
+            errors.append(f"{_where(cluster, listed)}: pg_vip_enabled is false but pg_entrypoints lists vip; "
+                          "remove vip from pg_entrypoints, or set pg_vip_enabled: true")
+    return errors
+
+
+def _vip_disabled(hostvars, hosts):
+    """Every host says pg_vip_enabled: false (Pigsty's switch), so its pg_vip_* are left unused on purpose."""
+    return all(haproxy.parse_bool(_get(hostvars, host, "pg_vip_enabled"), None) is False for host in hosts)
+
+
 def _vip_errors(hostvars, groups, cluster, members):
     """The vip entry point: on every member or none, a usable address, id and interface."""
     with_vip = [host for host in members if _lists_vip(_get(hostvars, host, "pg_entrypoints"))]
@@ -733,7 +840,9 @@ def _vip_errors(hostvars, groups, cluster, members):
         stray = [(name, host) for name in VIP_VARS for host in members
                  if not _is_blank(_get(hostvars, host, name))]
         names = list(dict.fromkeys(name for name, _host in stray))
-        if not names:
+        # pg_vip_enabled: false leaves them unused on purpose; true is reported by _vip_enabled_errors.
+        if not names or _vip_disabled(hostvars, [host for _name, host in stray]) or any(
+                haproxy.parse_bool(_get(hostvars, host, "pg_vip_enabled"), None) for host in members):
             return []
         hosts = list(dict.fromkeys(host for _name, host in stray))
         return [(f"{_where(cluster, hosts)}: {', '.join(names)} set but pg_entrypoints does not "
@@ -1370,6 +1479,7 @@ def inventory_errors(hostvars, groups, defaults=None):
     errors.extend(_etc_hosts_errors(hostvars, groups))
     for cluster in clusters:
         members = _members(hostvars, groups, cluster)
+        errors.extend(_vip_enabled_errors(hostvars, cluster, members))
         errors.extend(_vip_errors(hostvars, groups, cluster, members))
         if members:
             errors.extend(_coverage_errors(hostvars, groups, cluster, members))
@@ -1379,6 +1489,8 @@ def inventory_errors(hostvars, groups, defaults=None):
     errors.extend(_proxy_errors(hostvars, groups, clusters))
     errors.extend(_port_clash_errors(hostvars, groups, clusters))
     errors.extend(_nlb_router_port_errors(hostvars, groups, clusters))
+    errors.extend(_pigsty_errors(hostvars, groups))
+    errors.extend(_package_errors(hostvars, groups))
     return errors
 
 

@@ -1,0 +1,132 @@
+"""Pigsty's variables: honoured, accepted when they ask for nothing new, or refused by name (pigsty.py)."""
+
+from pathlib import Path
+
+import pytest
+from test_inventory_check import errors_of, only_error, set_all, valid_inventory
+
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, pigsty
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("pg_port", 5432), ("pg_port", "5432"), ("pgbouncer_enabled", False), ("pgbouncer_enabled", "no"),
+    ("patroni_enabled", "yes"), ("pg_hba_rules", []), ("pg_parameters", {}), ("pg_dbsu_password", ""),
+    ("node_pip_packages", ""), ("etcd_cluster", "etcd"), ("pg_mode", "pgsql"), ("pg_delay", 0),
+    ("pg_port", None),
+])
+def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
+    assert pigsty.refusal(name, value) is None
+
+
+@pytest.mark.parametrize("name, value", [
+    ("pg_port", 5433), ("pgbouncer_enabled", True), ("pg_hba_rules", [{"user": "all"}]),
+    ("pg_parameters", {"work_mem": "8MB"}), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
+    ("node_tune", "oltp"), ("patroni_password", "x"), ("vip_enabled", True),
+])
+def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
+    message = pigsty.refusal(name, value)
+    assert message.startswith(f"{name} is Pigsty's, and this collection does not honour it: ")
+    assert pigsty.NOT_HONOURED[name][2] in message
+    assert pigsty.DOC in message
+
+
+def test_names_honoured_here_are_not_in_the_refusal_table():
+    # What the roles read with Pigsty's meaning must never be refused.
+    honoured = ("pg_cluster", "pg_seq", "pg_role", "pg_version", "pg_users", "pg_databases", "pg_rto",
+                "pg_rpo", "pg_vip_address", "pg_vip_interface", "pg_admin_password", "pg_monitor_password",
+                "pg_replication_password", "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
+                "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
+                "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
+    assert not set(honoured) & set(pigsty.NOT_HONOURED)
+
+
+def test_other_parts_are_recognised():
+    for name in ("grafana_admin_password", "minio_cluster", "infra_portal", "region", "repo_enabled"):
+        assert pigsty.is_other_part(name)
+    for name in ("pg_cluster", "node_tune", "patroni_password"):
+        assert not pigsty.is_other_part(name)
+
+
+def test_the_inventory_check_refuses_once_for_hosts_that_agree():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_conf", "crit.yml")
+    message = only_error(hostvars, groups)
+    assert message.startswith("hosts 10.210.0.11, 10.210.0.12, 10.210.0.13: pg_conf is Pigsty's")
+
+
+def test_other_parts_are_listed_not_refused():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "grafana_admin_password", "Sx-grafana-1")
+    hostvars["10.210.0.12"]["minio_cluster"] = "minio"
+    assert errors_of(hostvars, groups) == []
+    assert inventory_check.pigsty_other_parts(hostvars, groups) == ["grafana_admin_password", "minio_cluster"]
+
+
+def test_pg_role_offline_is_named():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.13"]["pg_role"] = "offline"
+    message = only_error(hostvars, groups)
+    assert "10.210.0.13: pg_role 'offline' is Pigsty's, and offline instances" in message
+    assert "set pg_role: replica" in message
+
+
+def test_pigsty_user_options_are_refused_before_any_host_changes():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_users", [{"name": "app", "password": "Sx-app-0a1b", "pgbouncer": True,
+                                    "login": True}, {"name": "viewer", "roles": ["pg_read_all_data"]}])
+    errors = errors_of(hostvars, groups)
+    assert len(errors) == 2, errors
+    assert "pg_users item 1 (app) has login, pgbouncer, which this collection does not apply" in errors[0]
+    assert "as attributes: 'LOGIN,CREATEDB'" in errors[0]
+    assert "pg_users item 2 (viewer) has no password" in errors[1]
+
+
+def test_pigsty_database_options_are_refused():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_databases", [{"name": "meta", "owner": "app", "extensions": [{"name": "vector"}]}])
+    assert "pg_databases item 1 (meta) has extensions, which" in only_error(hostvars, groups)
+
+
+@pytest.mark.parametrize("entrypoints, enabled, fragment", [
+    (["haproxy"], True, "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here"),
+    (["haproxy", "vip"], False, "pg_vip_enabled is false but pg_entrypoints lists vip"),
+    (["haproxy"], "maybe", "pg_vip_enabled 'maybe' is not true or false"),
+])
+def test_pg_vip_enabled_must_agree_with_the_entry_points(entrypoints, enabled, fragment):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_entrypoints", entrypoints)
+    set_all(hostvars, "pg_vip_enabled", enabled)
+    set_all(hostvars, "pg_vip_address", "10.210.0.100/24")
+    errors = errors_of(hostvars, groups)
+    assert any(fragment in error for error in errors), errors
+
+
+def test_pg_vip_enabled_false_leaves_the_address_unused_on_purpose():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_vip_enabled", False)
+    set_all(hostvars, "pg_vip_address", "10.210.0.100/24")
+    assert errors_of(hostvars, groups) == []
+    # Without Pigsty's switch the stray address is still refused.
+    set_all(hostvars, "pg_vip_enabled", None)
+    assert "pg_vip_address set but pg_entrypoints does not list vip" in only_error(hostvars, groups)
+
+
+@pytest.mark.parametrize("value, ok", [
+    (["htop", "iotop,sysstat", "postgresql-17-pgvector=0.8.0-1"], True),
+    (["htop; rm -rf /"], False), (["htop iotop"], False), ("htop", False), ([["htop"]], False),
+])
+def test_node_packages_are_debian_package_names(value, ok):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "node_packages", value)
+    errors = errors_of(hostvars, groups)
+    assert (errors == []) is ok, errors
+    if not ok:
+        assert "node_packages" in errors[0]
+
+
+def test_the_docs_hold_the_table():
+    text = (ROOT / pigsty.DOC).read_text()
+    # Out of step: python3 plugins/module_utils/pigsty.py prints the table for the page.
+    assert pigsty.markdown_table() in text
