@@ -32,6 +32,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     entrypoints,
     haproxy,
     patroni_core,
+    pg_objects,
     pgbackrest,
     pigsty,
     presets,
@@ -101,8 +102,8 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # The keys of pg_users and pg_databases items the patroni role applies.
-USER_KEYS = ("name", "password", "attributes", "roles")
-DATABASE_KEYS = ("name", "owner", "encoding")
+USER_KEYS = pg_objects.USER_KEYS
+DATABASE_KEYS = pg_objects.DATABASE_KEYS
 # A Debian package name, optionally pinned (apt's name=version).
 PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?")
 # Groups Ansible always defines; never a cluster.
@@ -520,10 +521,10 @@ def _pg_object_errors(hostvars, cluster, members):
 
 
 def _pg_key_errors(where, name, value, keys):
-    """Keys the patroni role does not apply (many are Pigsty's): refused here, before any host changes.
+    """Options the patroni role does not apply (many are Pigsty's), and bad values of those it does.
 
-    The role's argument spec would refuse them too, but only once the node,
-    etcd and postgres roles have run.
+    Refused here, before any host changes: the role's argument spec would
+    refuse some too, but only once the node, etcd and postgres roles have run.
     """
     if not isinstance(value, (list, tuple)):
         return []
@@ -534,15 +535,14 @@ def _pg_key_errors(where, name, value, keys):
         label = f"{name} item {number}"
         if isinstance(item.get("name"), str) and PG_NAME_RE.fullmatch(item["name"]):
             label += f" ({item['name']})"
+        if keys is pg_objects.USER_KEYS:
+            errors.extend(f"{where}: {label} {_plain(problem)}" for problem in pg_objects.user_errors(item))
+            continue
         unknown = sorted(str(key) for key in item if key not in keys)
         if unknown:
             errors.append(f"{where}: {label} has {', '.join(_plain(key) for key in unknown)}, which this "
                           f"collection does not apply (Pigsty's options beyond {', '.join(keys)} are not "
-                          f"supported yet, see {pigsty.DOC}); remove them"
-                          + ("; write role flags such as login or createdb as attributes: 'LOGIN,CREATEDB'"
-                             if keys is USER_KEYS else ""))
-        if keys is USER_KEYS and _is_blank(item.get("password")):
-            errors.append(f"{where}: {label} has no password; give each user a password (from a vault)")
+                          f"supported yet, see {pigsty.DOC}); remove them")
     return errors
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from test_inventory_check import errors_of, only_error, set_all, valid_inventory
 
-from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, pigsty
+from ansible_collections.pgha.cloud.plugins.module_utils import inventory_check, pg_objects, pigsty
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,15 +72,56 @@ def test_pg_role_offline_is_named():
     assert "set pg_role: replica" in message
 
 
-def test_pigsty_user_options_are_refused_before_any_host_changes():
+def test_pigsty_user_options_not_applied_are_refused_before_any_host_changes():
     hostvars, groups = valid_inventory()
-    set_all(hostvars, "pg_users", [{"name": "app", "password": "Sx-app-0a1b", "pgbouncer": True,
-                                    "login": True}, {"name": "viewer", "roles": ["pg_read_all_data"]}])
+    set_all(hostvars, "pg_users", [
+        {"name": "app", "password": "Sx-app-0a1b", "pgbouncer": True, "login": True, "expire_in": 30},
+        {"name": "viewer", "roles": ["pg_read_all_data"]},
+        {"name": "dbrole_readonly", "login": False},
+    ])
     errors = errors_of(hostvars, groups)
-    assert len(errors) == 2, errors
-    assert "pg_users item 1 (app) has login, pgbouncer, which this collection does not apply" in errors[0]
-    assert "as attributes: 'LOGIN,CREATEDB'" in errors[0]
-    assert "pg_users item 2 (viewer) has no password" in errors[1]
+    assert len(errors) == 3, errors
+    assert any("pg_users item 1 (app) has expire_in, which this collection does not apply: use expire_at"
+               in error for error in errors), errors
+    assert any("pg_users item 1 (app) has pgbouncer, which this collection does not apply" in error
+               for error in errors), errors
+    assert "pg_users item 2 (viewer) has no password" in errors[2]
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ({"login": "sometimes"}, "login 'sometimes' is not true or false"),
+    ({"attributes": "LOGIN", "createdb": True}, "has both attributes and Pigsty's createdb"),
+    ({"attributes": "LOGIN,SUPERUSER; DROP"}, "attributes must be a comma-separated list"),
+    ({"connlimit": -2}, "connlimit -2 is not a whole number from -1"),
+    ({"connlimit": "ten"}, "connlimit 'ten' is not a whole number"),
+    ({"comment": "two\nlines"}, "comment must be one line of printable text"),
+    ({"expire_at": "2027-02-30"}, "expire_at '2027-02-30' is not a date YYYY-MM-DD or 'infinity'"),
+])
+def test_bad_values_of_pigsty_user_options(item, fragment):
+    problems = pg_objects.user_errors(dict({"name": "app", "password": "Sx-app-0a1b"}, **item))
+    assert any(fragment in problem for problem in problems), problems
+    assert all("Sx-app-0a1b" not in problem for problem in problems)
+
+
+def test_user_options_spell_out_pigsty_flags_with_pigsty_defaults():
+    users = [
+        {"name": "app", "password": "pw", "createdb": True, "connlimit": "50", "comment": "the app",
+         "expire_at": "2030-01-01", "roles": ["pg_read_all_data"]},
+        {"name": "dbrole_readonly", "login": "no"},
+        {"name": "legacy", "password": "pw2", "attributes": "LOGIN,CREATEDB"},
+        {"name": "plain", "password": "pw3"},
+    ]
+    assert pg_objects.user_options(users) == [
+        {"name": "app", "password": "pw", "roles": ["pg_read_all_data"], "conn_limit": 50,
+         "comment": "the app", "expires": "2030-01-01",
+         "attributes": "LOGIN,NOSUPERUSER,CREATEDB,NOCREATEROLE,INHERIT,NOREPLICATION,NOBYPASSRLS"},
+        {"name": "dbrole_readonly",
+         "attributes": "NOLOGIN,NOSUPERUSER,NOCREATEDB,NOCREATEROLE,INHERIT,NOREPLICATION,NOBYPASSRLS"},
+        {"name": "legacy", "password": "pw2", "attributes": "LOGIN,CREATEDB"},
+        {"name": "plain", "password": "pw3", "attributes": "LOGIN"},
+    ]
+    for item in users:
+        assert pg_objects.user_errors(item) == []
 
 
 def test_pigsty_database_options_are_refused():

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to pgha.cloud
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Users and databases of the inventory (pg_users, pg_databases), in Pigsty's shape where supported.
+
+A user is `{name, password, attributes, roles}` (attributes: a string such
+as 'LOGIN,CREATEDB'), or, as in Pigsty, `{name, password, login, superuser,
+createdb, createrole, inherit, replication, bypassrls, connlimit, comment,
+expire_at, roles}` with Pigsty's defaults (login and inherit on, the others
+off). `user_errors` judges one item (the preflight, before any host changes);
+`user_options` turns the list into what community.postgresql.postgresql_user
+takes (the patroni role).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+
+# The same reading of Ansible's booleans as everywhere in the inventory check.
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy
+
+# Pigsty's role flags and their defaults, in the order they are written.
+FLAGS = (("login", True), ("superuser", False), ("createdb", False), ("createrole", False),
+         ("inherit", True), ("replication", False), ("bypassrls", False))
+USER_KEYS = ("name", "password", "attributes", "roles") + tuple(flag for flag, _default in FLAGS) + (
+    "connlimit", "comment", "expire_at")
+DATABASE_KEYS = ("name", "owner", "encoding")
+# Pigsty options that are refused with a reason of their own.
+USER_KEY_HINTS = {
+    "expire_in": ("use expire_at with a date (a count of days from each run would move the expiry on "
+                  "every run)"),
+}
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ATTRIBUTE_RE = re.compile(r"(?:NO)?(?:LOGIN|SUPERUSER|CREATEDB|CREATEROLE|INHERIT|REPLICATION|BYPASSRLS)")
+MAX_COMMENT = 1024
+
+
+def _flag(value):
+    """True/False from YAML or Ansible's strings, None when it is neither (or unset)."""
+    return haproxy.parse_bool(value, None)
+
+
+def _connlimit(value):
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number >= -1 else None
+
+
+def _attributes(item):
+    """The attribute list the item asks for: its own string, or Pigsty's flags spelt out."""
+    if item.get("attributes") not in (None, ""):
+        return [part.strip().upper() for part in str(item["attributes"]).split(",") if part.strip()]
+    if not any(flag in item for flag, _default in FLAGS):
+        return ["LOGIN"]
+    words = []
+    for flag, default in FLAGS:
+        value = default if item.get(flag) is None else _flag(item[flag])
+        words.append(("" if value else "NO") + flag.upper())
+    return words
+
+
+def user_errors(item):
+    """Problems with one pg_users item (a mapping), as message tails; its password is never shown."""
+    errors = []
+    unknown = [key for key in item if key not in USER_KEYS]
+    for key in unknown:
+        hint = USER_KEY_HINTS.get(key)
+        errors.append(f"has {key}, which this collection does not apply"
+                      + (f": {hint}" if hint else
+                         " (Pigsty's pgbouncer, parameters, pool_* and other options are not supported yet,"
+                         " see docs/from-pigsty.md); remove it"))
+    flags = [flag for flag, _default in FLAGS if flag in item]
+    if flags and item.get("attributes") not in (None, ""):
+        errors.append(f"has both attributes and Pigsty's {', '.join(flags)}; give one or the other")
+    for flag in flags:
+        if item[flag] is not None and _flag(item[flag]) is None:
+            errors.append(f"{flag} {item[flag]!r} is not true or false")
+    if item.get("attributes") not in (None, ""):
+        bad = [word for word in _attributes(item) if not _ATTRIBUTE_RE.fullmatch(word)]
+        if bad or not isinstance(item["attributes"], str):
+            errors.append("attributes must be a comma-separated list of [NO]LOGIN, [NO]SUPERUSER, "
+                          "[NO]CREATEDB, [NO]CREATEROLE, [NO]INHERIT, [NO]REPLICATION, [NO]BYPASSRLS")
+    if item.get("connlimit") is not None and _connlimit(item["connlimit"]) is None:
+        errors.append(f"connlimit {item['connlimit']!r} is not a whole number from -1 (no limit) up")
+    comment = item.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT
+                                or not comment.isprintable()):
+        errors.append(f"comment must be one line of printable text, at most {MAX_COMMENT} characters")
+    expire_at = item.get("expire_at")
+    if expire_at is not None and not _valid_date(expire_at):
+        errors.append(f"expire_at {expire_at!r} is not a date YYYY-MM-DD or 'infinity'")
+    if "LOGIN" in _attributes(item) and item.get("password") in (None, ""):
+        errors.append("has no password; give each login user a password (from a vault), or make it a role "
+                      "without login (login: false)")
+    return errors
+
+
+def _valid_date(value):
+    if isinstance(value, datetime.date):
+        return True
+    if not isinstance(value, str):
+        return False
+    if value == "infinity":
+        return True
+    if not _DATE_RE.fullmatch(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def user_options(users):
+    """pg_users -> [{name, password?, attributes, roles?, conn_limit?, comment?, expires?}].
+
+    What community.postgresql.postgresql_user takes, item by item (the patroni role's loop).
+    """
+    result = []
+    for item in users or []:
+        options = {"name": item["name"], "attributes": ",".join(_attributes(item))}
+        if item.get("password") not in (None, ""):
+            options["password"] = item["password"]
+        if item.get("roles"):
+            options["roles"] = list(item["roles"])
+        if item.get("connlimit") is not None:
+            options["conn_limit"] = _connlimit(item["connlimit"])
+        if item.get("comment") is not None:
+            options["comment"] = item["comment"]
+        if item.get("expire_at") is not None:
+            options["expires"] = str(item["expire_at"])
+        result.append(options)
+    return result
