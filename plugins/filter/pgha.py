@@ -181,6 +181,7 @@ class FilterModule(object):
             "inventory_errors": inventory_errors,
             "pigsty_other_parts": inventory_check.pigsty_other_parts,
             "pg_user_options": pg_objects.user_options,
+            "pg_database_options": pg_objects.database_options,
             "node_addresses": cluster.node_addresses,
             "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,

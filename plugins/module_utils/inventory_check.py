@@ -46,7 +46,7 @@ CLUSTER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 CLUSTER_NAME_HINT = ("use lower-case letters, digits and '-', starting with a letter or digit "
                      "(e.g. pg-test), for both the group name and pg_cluster")
 # PostgreSQL role and database names from the inventory: unquoted identifiers only.
-PG_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+PG_NAME_RE = pg_objects.NAME_RE
 PG_NAME_HINT = ("use 1 to 63 of a-z, 0-9 and _, starting with a letter or _ "
                 "(quoted names are not supported)")
 # PostgreSQL roles the roles create, named by the inventory (role defaults apply when unset).
@@ -535,14 +535,8 @@ def _pg_key_errors(where, name, value, keys):
         label = f"{name} item {number}"
         if isinstance(item.get("name"), str) and PG_NAME_RE.fullmatch(item["name"]):
             label += f" ({item['name']})"
-        if keys is pg_objects.USER_KEYS:
-            errors.extend(f"{where}: {label} {_plain(problem)}" for problem in pg_objects.user_errors(item))
-            continue
-        unknown = sorted(str(key) for key in item if key not in keys)
-        if unknown:
-            errors.append(f"{where}: {label} has {', '.join(_plain(key) for key in unknown)}, which this "
-                          f"collection does not apply (Pigsty's options beyond {', '.join(keys)} are not "
-                          f"supported yet, see {pigsty.DOC}); remove them")
+        check = pg_objects.user_errors if keys is pg_objects.USER_KEYS else pg_objects.database_errors
+        errors.extend(f"{where}: {label} {_plain(problem)}" for problem in check(item))
     return errors
 
 

@@ -27,7 +27,12 @@ FLAGS = (("login", True), ("superuser", False), ("createdb", False), ("createrol
          ("inherit", True), ("replication", False), ("bypassrls", False))
 USER_KEYS = ("name", "password", "attributes", "roles") + tuple(flag for flag, _default in FLAGS) + (
     "connlimit", "comment", "expire_at")
-DATABASE_KEYS = ("name", "owner", "encoding")
+DATABASE_KEYS = ("name", "owner", "encoding", "template", "locale", "lc_collate", "lc_ctype", "tablespace",
+                 "connlimit", "comment")
+# A PostgreSQL name as the roles write it unquoted (users, databases, owners, templates, tablespaces).
+NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_ENCODING_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_LOCALE_RE = re.compile(r"[A-Za-z0-9_.@-]{1,100}")
 # Pigsty options that are refused with a reason of their own.
 USER_KEY_HINTS = {
     "expire_in": ("use expire_at with a date (a count of days from each run would move the expiry on "
@@ -66,6 +71,18 @@ def _attributes(item):
     return words
 
 
+def _limit_and_comment_errors(item):
+    """connlimit and comment, as users and databases both take them."""
+    errors = []
+    if item.get("connlimit") is not None and _connlimit(item["connlimit"]) is None:
+        errors.append(f"connlimit {item['connlimit']!r} is not a whole number from -1 (no limit) up")
+    comment = item.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT
+                                or not comment.isprintable()):
+        errors.append(f"comment must be one line of printable text, at most {MAX_COMMENT} characters")
+    return errors
+
+
 def user_errors(item):
     """Problems with one pg_users item (a mapping), as message tails; its password is never shown."""
     errors = []
@@ -87,12 +104,7 @@ def user_errors(item):
         if bad or not isinstance(item["attributes"], str):
             errors.append("attributes must be a comma-separated list of [NO]LOGIN, [NO]SUPERUSER, "
                           "[NO]CREATEDB, [NO]CREATEROLE, [NO]INHERIT, [NO]REPLICATION, [NO]BYPASSRLS")
-    if item.get("connlimit") is not None and _connlimit(item["connlimit"]) is None:
-        errors.append(f"connlimit {item['connlimit']!r} is not a whole number from -1 (no limit) up")
-    comment = item.get("comment")
-    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT
-                                or not comment.isprintable()):
-        errors.append(f"comment must be one line of printable text, at most {MAX_COMMENT} characters")
+    errors.extend(_limit_and_comment_errors(item))
     expire_at = item.get("expire_at")
     if expire_at is not None and not _valid_date(expire_at):
         errors.append(f"expire_at {expire_at!r} is not a date YYYY-MM-DD or 'infinity'")
@@ -116,6 +128,51 @@ def _valid_date(value):
     except ValueError:
         return False
     return True
+
+
+def database_errors(item):
+    """Problems with one pg_databases item (a mapping), as message tails."""
+    errors = []
+    for key in item:
+        if key not in DATABASE_KEYS:
+            errors.append(f"has {key}, which this collection does not apply (Pigsty's baseline, schemas, "
+                          "extensions, pgbouncer, pool_* and other options are not supported yet, see "
+                          "docs/from-pigsty.md); remove it")
+    for key in ("template", "tablespace"):
+        value = item.get(key)
+        if value is not None and not (isinstance(value, str) and NAME_RE.fullmatch(value)):
+            errors.append(f"{key} {value!r} is not a plain PostgreSQL name")
+    if item.get("encoding") is not None and not (isinstance(item["encoding"], str)
+                                                 and _ENCODING_RE.fullmatch(item["encoding"])):
+        errors.append(f"encoding {item['encoding']!r} is not an encoding name such as UTF8")
+    for key in ("locale", "lc_collate", "lc_ctype"):
+        value = item.get(key)
+        if value is not None and not (isinstance(value, str) and _LOCALE_RE.fullmatch(value)):
+            errors.append(f"{key} {value!r} is not a locale name such as C.UTF-8 or en_US.UTF-8")
+    errors.extend(_limit_and_comment_errors(item))
+    return errors
+
+
+def database_options(databases):
+    """pg_databases -> [{name, owner?, encoding?, template?, lc_collate?, lc_ctype?, tablespace?, ...}].
+
+    What community.postgresql.postgresql_db takes, item by item; Pigsty's
+    locale sets lc_collate and lc_ctype unless they are given.
+    """
+    result = []
+    for item in databases or []:
+        options = {"name": item["name"]}
+        for key in ("owner", "encoding", "template", "tablespace", "comment"):
+            if item.get(key) is not None:
+                options[key] = item[key]
+        for key in ("lc_collate", "lc_ctype"):
+            value = item.get(key, item.get("locale"))
+            if value is not None:
+                options[key] = value
+        if item.get("connlimit") is not None:
+            options["conn_limit"] = str(_connlimit(item["connlimit"]))
+        result.append(options)
+    return result
 
 
 def user_options(users):

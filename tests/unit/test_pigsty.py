@@ -127,7 +127,8 @@ def test_user_options_spell_out_pigsty_flags_with_pigsty_defaults():
 def test_pigsty_database_options_are_refused():
     hostvars, groups = valid_inventory()
     set_all(hostvars, "pg_databases", [{"name": "meta", "owner": "app", "extensions": [{"name": "vector"}]}])
-    assert "pg_databases item 1 (meta) has extensions, which" in only_error(hostvars, groups)
+    assert "pg_databases item 1 (meta) has extensions, which this collection does not apply" in only_error(
+        hostvars, groups)
 
 
 @pytest.mark.parametrize("entrypoints, enabled, fragment", [
@@ -171,3 +172,29 @@ def test_the_docs_hold_the_table():
     text = (ROOT / pigsty.DOC).read_text()
     # Out of step: python3 plugins/module_utils/pigsty.py prints the table for the page.
     assert pigsty.markdown_table() in text
+
+
+def test_database_options_in_pigsty_shape():
+    databases = [{"name": "meta", "owner": "app", "locale": "C.UTF-8", "lc_ctype": "en_US.UTF-8",
+                  "template": "template0", "connlimit": 50, "comment": "meta database", "tablespace": "fast"},
+                 {"name": "plain"}]
+    assert pg_objects.database_options(databases) == [
+        {"name": "meta", "owner": "app", "template": "template0", "tablespace": "fast",
+         "comment": "meta database", "lc_collate": "C.UTF-8", "lc_ctype": "en_US.UTF-8", "conn_limit": "50"},
+        {"name": "plain"},
+    ]
+    for item in databases:
+        assert pg_objects.database_errors(item) == []
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ({"baseline": "cmdb.sql"}, "has baseline, which this collection does not apply"),
+    ({"template": "Template0; DROP"}, "template 'Template0; DROP' is not a plain PostgreSQL name"),
+    ({"locale": "en US"}, "locale 'en US' is not a locale name"),
+    ({"encoding": "UTF 8"}, "encoding 'UTF 8' is not an encoding name"),
+    ({"connlimit": True}, "connlimit True is not a whole number"),
+    ({"comment": ["a"]}, "comment must be one line of printable text"),
+])
+def test_bad_pigsty_database_options(item, fragment):
+    problems = pg_objects.database_errors(dict({"name": "meta"}, **item))
+    assert any(fragment in problem for problem in problems), problems
