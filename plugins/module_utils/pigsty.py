@@ -12,8 +12,8 @@ pgha.cloud does not deploy at all (infra, monitoring, MinIO, Redis, apps) are
 listed by OTHER_PARTS: they cannot change what is deployed, and the preflight
 names the ones it found so that nobody expects them to act.
 
-`python3 plugins/module_utils/pigsty.py` prints the tables as Markdown
-(docs/from-pigsty.md holds them; a unit test keeps the two in step).
+`markdown_table()` renders NOT_HONOURED for docs/from-pigsty.md; a unit test
+(tests/unit/test_pigsty.py) keeps the page in step.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -68,7 +68,8 @@ NOT_HONOURED = {
     "pg_bin_dir": ("pgsql", (),
         "binaries come from Debian's packages (/usr/lib/postgresql/<version>/bin); remove pg_bin_dir"),
     "pg_log_dir": ("pgsql", (),
-        "PostgreSQL logs where Debian's packages put them; remove pg_log_dir"),
+        "PostgreSQL logs to Patroni's unit, that is to the journal (journalctl -u patroni); remove "
+        "pg_log_dir"),
     "pg_packages": ("pgsql", (),
         "PostgreSQL comes from Debian's postgresql-<pg_version> packages; remove pg_packages"),
     "pg_extensions": ("pgsql", ("[]",),
@@ -378,6 +379,3 @@ def markdown_table():
         lines.append(f"| `{name}` | {part} | {shown} | {hint} |")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    print(markdown_table())

@@ -170,7 +170,7 @@ def test_node_packages_are_debian_package_names(value, ok):
 
 def test_the_docs_hold_the_table():
     text = (ROOT / pigsty.DOC).read_text()
-    # Out of step: python3 plugins/module_utils/pigsty.py prints the table for the page.
+    # Out of step: paste pigsty.markdown_table() into the page.
     assert pigsty.markdown_table() in text
 
 
