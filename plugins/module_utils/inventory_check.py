@@ -56,7 +56,12 @@ PG_USERNAME_VARS = (
     "patroni_rewind_username",
     "patroni_admin_username",
     "patroni_monitor_username",
+    "pg_replication_username",
+    "pg_monitor_username",
 )
+# Pigsty's name -> ours, where the roles take Pigsty's as the default of ours.
+PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
+                  ("pg_monitor_username", "patroni_monitor_username"))
 # Users of Patroni's REST API and of the HAProxy stats page (HTTP basic authentication: no ':').
 HTTP_USERNAME_VARS = ("patroni_rest_username", "haproxy_admin_username")
 HTTP_USERNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
@@ -450,6 +455,14 @@ def _username_errors(hostvars, cluster, members):
                               f"PostgreSQL role name; {PG_NAME_HINT}")
     errors.extend(_http_username_errors(hostvars, members, HTTP_USERNAME_VARS,
                                         lambda hosts: _where(cluster, hosts)))
+    for pigsty_name, ours in PIGSTY_ALIASES:
+        both = [host for host in members
+                if not _is_blank(_get(hostvars, host, pigsty_name))
+                and not _is_blank(_get(hostvars, host, ours))
+                and _key(_get(hostvars, host, pigsty_name)) != _key(_get(hostvars, host, ours))]
+        if both:
+            errors.append(f"{_where(cluster, both)}: {pigsty_name} (Pigsty's name) and {ours} differ; "
+                          f"keep one of them")
     return errors
 
 

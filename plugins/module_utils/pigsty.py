@@ -57,14 +57,9 @@ NOT_HONOURED = {
         "member or S3); remove pg_dbsu_ssh_exchange"),
     "pg_dbsu_password": ("pgsql", ("''",),
         "the superuser's password is pg_superuser_password here; rename the variable"),
-    "pg_replication_username": ("pgsql", ("replicator",),
-        "the replication user is patroni_replication_username here (default replicator); rename the "
-        "variable"),
     "pg_admin_username": ("pgsql", (),
         "the admin login is patroni_admin_username here (default dbadmin), and unlike Pigsty's dbuser_dba"
         " it is not a superuser; rename the variable"),
-    "pg_monitor_username": ("pgsql", (),
-        "the monitoring login is patroni_monitor_username here (default dbmonitor); rename the variable"),
     "pg_bin_dir": ("pgsql", (),
         "binaries come from Debian's packages (/usr/lib/postgresql/<version>/bin); remove pg_bin_dir"),
     "pg_log_dir": ("pgsql", (),

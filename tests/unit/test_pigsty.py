@@ -36,7 +36,8 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
     # What the roles read with Pigsty's meaning must never be refused.
     honoured = ("pg_cluster", "pg_seq", "pg_role", "pg_version", "pg_users", "pg_databases", "pg_rto",
                 "pg_rpo", "pg_vip_address", "pg_vip_interface", "pg_admin_password", "pg_monitor_password",
-                "pg_replication_password", "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
+                "pg_replication_password", "pg_replication_username", "pg_monitor_username",
+                "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
                 "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
     assert not set(honoured) & set(pigsty.NOT_HONOURED)
@@ -198,3 +199,17 @@ def test_database_options_in_pigsty_shape():
 def test_bad_pigsty_database_options(item, fragment):
     problems = pg_objects.database_errors(dict({"name": "meta"}, **item))
     assert any(fragment in problem for problem in problems), problems
+
+
+def test_pigsty_user_names_are_aliases_of_ours():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_replication_username", "replicator")
+    set_all(hostvars, "pg_monitor_username", "dbuser_monitor")
+    assert errors_of(hostvars, groups) == []
+    set_all(hostvars, "patroni_monitor_username", "dbmonitor")
+    assert "pg_monitor_username (Pigsty's name) and patroni_monitor_username differ" in only_error(
+        hostvars, groups)
+    set_all(hostvars, "patroni_monitor_username", None)
+    set_all(hostvars, "pg_replication_username", "repl icator")
+    assert "pg_replication_username 'repl icator' is not a valid PostgreSQL role name" in only_error(
+        hostvars, groups)
