@@ -61,7 +61,11 @@ PG_USERNAME_VARS = (
 )
 # Pigsty's name -> ours, where the roles take Pigsty's as the default of ours.
 PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
-                  ("pg_monitor_username", "patroni_monitor_username"))
+                  ("pg_monitor_username", "patroni_monitor_username"),
+                  ("pg_parameters", "patroni_postgresql_parameters"))
+# A PostgreSQL setting's name (extensions' settings have a dot), and the longest value taken.
+PARAMETER_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
+MAX_PARAMETER_VALUE = 1024
 # Users of Patroni's REST API and of the HAProxy stats page (HTTP basic authentication: no ':').
 HTTP_USERNAME_VARS = ("patroni_rest_username", "haproxy_admin_username")
 HTTP_USERNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
@@ -103,7 +107,7 @@ TIMING_OVERRIDES = (
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
                      "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets",
-                     "pg_tls")
+                     "pg_tls", "pg_parameters", "patroni_postgresql_parameters")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # The keys of pg_users and pg_databases items the patroni role applies.
@@ -463,6 +467,31 @@ def _username_errors(hostvars, cluster, members):
         if both:
             errors.append(f"{_where(cluster, both)}: {pigsty_name} (Pigsty's name) and {ours} differ; "
                           f"keep one of them")
+    return errors
+
+
+def _parameter_errors(hostvars, cluster, members):
+    """PostgreSQL settings Patroni writes into postgresql.conf: plain names, one-line scalar values."""
+    errors = []
+    for name in ("pg_parameters", "patroni_postgresql_parameters"):
+        for value, hosts in _by_value(hostvars, members, name):
+            if value is None:
+                continue
+            where = _where(cluster, hosts)
+            if not isinstance(value, dict):
+                errors.append(f"{where}: {name} is not a mapping; write it as {name}: {{work_mem: 16MB}}")
+                continue
+            for key, setting in value.items():
+                if not (isinstance(key, str) and PARAMETER_NAME_RE.fullmatch(key)):
+                    errors.append(f"{where}: {name} has {_show(key)}, which is not a PostgreSQL setting name "
+                                  "(lower-case letters, digits and _, with one dot for an extension's)")
+                elif isinstance(setting, (dict, list, tuple)) or setting is None:
+                    errors.append(f"{where}: {name} {key} is not a single value; give a string, number or "
+                                  "boolean")
+                elif isinstance(setting, str) and (not setting.isprintable()
+                                                   or len(setting) > MAX_PARAMETER_VALUE):
+                    errors.append(f"{where}: {name} {key} {_show(setting)} has a line break or a control "
+                                  f"character, or is longer than {MAX_PARAMETER_VALUE} characters")
     return errors
 
 
@@ -1457,7 +1486,7 @@ IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
-                   _haproxy_setting_errors)
+                   _haproxy_setting_errors, _parameter_errors)
 
 
 def _errors(hostvars, groups, checks):

@@ -93,26 +93,23 @@ NOT_HONOURED = {
         "each cluster's etcd password is derived from etcd_root_password here; remove pg_etcd_password"),
     "pg_primary_db": ("pgsql", ("postgres",),
         "remove pg_primary_db"),
-    "pg_parameters": ("pgsql", ("{}",),
-        "set PostgreSQL parameters with patroni_postgresql_parameters (kept by Patroni in the DCS); "
-        "rename the variable"),
     "pg_files": ("pgsql", ("[]",),
         "extra files are not copied into the data directory; remove pg_files"),
     "pg_conf": ("pgsql", (),
         "Pigsty's tuning templates (oltp, olap, tiny, crit) are not supported yet; remove pg_conf "
-        "(parameters: patroni_postgresql_parameters; synchronous commit: pg_rpo: 0)"),
+        "(parameters: pg_parameters; synchronous commit: pg_rpo: 0)"),
     "pg_max_conn": ("pgsql", ("auto",),
-        "set max_connections in patroni_postgresql_parameters; remove pg_max_conn"),
+        "set max_connections in pg_parameters; remove pg_max_conn"),
     "pg_shared_buffer_ratio": ("pgsql", (),
-        "set shared_buffers in patroni_postgresql_parameters; remove pg_shared_buffer_ratio"),
+        "set shared_buffers in pg_parameters; remove pg_shared_buffer_ratio"),
     "pg_io_method": ("pgsql", (),
-        "set io_method in patroni_postgresql_parameters (PostgreSQL 18); remove pg_io_method"),
+        "set io_method in pg_parameters (PostgreSQL 18); remove pg_io_method"),
     "pg_rto_plan": ("pgsql", (),
         "Patroni's timings come from the pg_rto presets or patroni_ttl, patroni_loop_wait and "
         "patroni_retry_timeout; remove pg_rto_plan"),
     "pg_libs": ("pgsql", (),
-        "shared_preload_libraries is not managed yet: set it in patroni_postgresql_parameters and remove "
-        "pg_libs"),
+        "shared_preload_libraries is not managed from pg_libs yet: set it in pg_parameters (the libraries "
+        "must be installed) and remove pg_libs"),
     "pg_checksum": ("pgsql", ("true",),
         "data checksums are always on for a new cluster here; remove pg_checksum"),
     "pg_pwd_enc": ("pgsql", ("scram-sha-256",),

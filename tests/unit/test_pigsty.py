@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5432), ("pg_port", "5432"), ("pgbouncer_enabled", False), ("pgbouncer_enabled", "no"),
-    ("patroni_enabled", "yes"), ("pg_hba_rules", []), ("pg_parameters", {}), ("pg_dbsu_password", ""),
+    ("patroni_enabled", "yes"), ("pg_hba_rules", []), ("pg_files", []), ("pg_dbsu_password", ""),
     ("node_pip_packages", ""), ("etcd_cluster", "etcd"), ("pg_mode", "pgsql"), ("pg_delay", 0),
     ("pg_port", None),
 ])
@@ -22,7 +22,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_enabled", True), ("pg_hba_rules", [{"user": "all"}]),
-    ("pg_parameters", {"work_mem": "8MB"}), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
+    ("pg_libs", "pg_stat_statements"), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
     ("node_tune", "oltp"), ("patroni_password", "x"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
@@ -36,7 +36,7 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
     # What the roles read with Pigsty's meaning must never be refused.
     honoured = ("pg_cluster", "pg_seq", "pg_role", "pg_version", "pg_users", "pg_databases", "pg_rto",
                 "pg_rpo", "pg_vip_address", "pg_vip_interface", "pg_admin_password", "pg_monitor_password",
-                "pg_replication_password", "pg_replication_username", "pg_monitor_username",
+                "pg_replication_password", "pg_replication_username", "pg_monitor_username", "pg_parameters",
                 "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
                 "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
@@ -212,4 +212,31 @@ def test_pigsty_user_names_are_aliases_of_ours():
     set_all(hostvars, "patroni_monitor_username", None)
     set_all(hostvars, "pg_replication_username", "repl icator")
     assert "pg_replication_username 'repl icator' is not a valid PostgreSQL role name" in only_error(
+        hostvars, groups)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ({"work_mem": "16MB", "pg_stat_statements.max": 5000, "jit": False}, None),
+    ("work_mem=16MB", "pg_parameters is not a mapping"),
+    ({"work mem": "16MB"}, "pg_parameters has 'work mem', which is not a PostgreSQL setting name"),
+    ({"work_mem": "16MB\nlisten_addresses = '*'"}, "pg_parameters work_mem"),
+    ({"search_path": ["a", "b"]}, "pg_parameters search_path is not a single value"),
+])
+def test_pg_parameters_are_checked_before_patroni_writes_them(value, fragment):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_parameters", value)
+    errors = errors_of(hostvars, groups)
+    if fragment is None:
+        assert errors == []
+    else:
+        assert any(fragment in error for error in errors), errors
+
+
+def test_pg_parameters_are_cluster_wide_and_agree_with_ours():
+    hostvars, groups = valid_inventory()
+    hostvars["10.210.0.11"]["pg_parameters"] = {"work_mem": "16MB"}
+    assert "pg_parameters differs between hosts of the cluster" in only_error(hostvars, groups)
+    set_all(hostvars, "pg_parameters", {"work_mem": "16MB"})
+    set_all(hostvars, "patroni_postgresql_parameters", {"work_mem": "32MB"})
+    assert "pg_parameters (Pigsty's name) and patroni_postgresql_parameters differ" in only_error(
         hostvars, groups)
