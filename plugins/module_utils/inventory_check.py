@@ -62,7 +62,11 @@ PG_USERNAME_VARS = (
 # Pigsty's name -> ours, where the roles take Pigsty's as the default of ours.
 PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
                   ("pg_monitor_username", "patroni_monitor_username"),
-                  ("pg_parameters", "patroni_postgresql_parameters"))
+                  ("pg_parameters", "patroni_postgresql_parameters"),
+                  # Taken by playbooks/pigsty_names.yml before the check runs.
+                  ("patroni_username", "patroni_rest_username"),
+                  ("patroni_password", "patroni_rest_password"),
+                  ("pg_dbsu_password", "pg_superuser_password"))
 # A PostgreSQL setting's name (extensions' settings have a dot), and the longest value taken.
 PARAMETER_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
 MAX_PARAMETER_VALUE = 1024

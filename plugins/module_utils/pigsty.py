@@ -65,9 +65,6 @@ NOT_HONOURED = {
         "pgsql", ("false",),
         "SSH keys are not exchanged between members (pgBackRest needs none with its own repository per "
         "member or S3); remove pg_dbsu_ssh_exchange"),
-    "pg_dbsu_password": (
-        "pgsql", ("''",),
-        "the superuser's password is pg_superuser_password here; rename the variable"),
     "pg_admin_username": (
         "pgsql", (),
         "the admin login is patroni_admin_username here (default dbadmin), and unlike Pigsty's dbuser_dba"
@@ -224,12 +221,6 @@ NOT_HONOURED = {
     "patroni_log_dir": (
         "pgsql", (),
         "Patroni logs to the journal; remove patroni_log_dir"),
-    "patroni_username": (
-        "pgsql", (),
-        "the REST API user is patroni_rest_username here (default patroni); rename the variable"),
-    "patroni_password": (
-        "pgsql", (),
-        "the REST API password is patroni_rest_password here; rename the variable"),
     "pgbouncer_enabled": (
         "pgsql", ("false",),
         "pgbouncer is not deployed yet; set pgbouncer_enabled: false or remove it, and connect through "

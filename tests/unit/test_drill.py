@@ -282,7 +282,8 @@ def test_every_fault_kind_has_its_task_files_in_playbooks_faults():
 
 
 def test_drill_yml_offers_the_drills_fault_kinds_with_the_same_task_files():
-    plays = _yaml("playbooks/drill.yml")
+    # The plays of its own (the first entry imports playbooks/pigsty_names.yml).
+    plays = [play for play in _yaml("playbooks/drill.yml") if "hosts" in play and "vars" in play]
     assert set(plays[0]["vars"]["__faults"]) == set(faults.FAULT_KINDS)
     run = plays[-1]
     assert set(run["vars"]["__handoff_faults"]) == set(faults.FAULT_KINDS) - {"switchover"}

@@ -23,7 +23,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_enabled", True), ("pg_hba_rules", [{"user": "all"}]),
     ("pg_libs", "pg_stat_statements"), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
-    ("node_tune", "oltp"), ("patroni_password", "x"), ("vip_enabled", True),
+    ("node_tune", "oltp"), ("patroni_port", 8009), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
     message = pigsty.refusal(name, value)
@@ -37,6 +37,7 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
     honoured = ("pg_cluster", "pg_seq", "pg_role", "pg_version", "pg_users", "pg_databases", "pg_rto",
                 "pg_rpo", "pg_vip_address", "pg_vip_interface", "pg_admin_password", "pg_monitor_password",
                 "pg_replication_password", "pg_replication_username", "pg_monitor_username", "pg_parameters",
+                "patroni_password", "patroni_username", "pg_dbsu_password",
                 "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
                 "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
@@ -240,3 +241,14 @@ def test_pg_parameters_are_cluster_wide_and_agree_with_ours():
     set_all(hostvars, "patroni_postgresql_parameters", {"work_mem": "32MB"})
     assert "pg_parameters (Pigsty's name) and patroni_postgresql_parameters differ" in only_error(
         hostvars, groups)
+
+
+def test_pigsty_password_names_must_not_contradict_ours():
+    hostvars, groups = valid_inventory()
+    # playbooks/pigsty_names.yml copies Pigsty's value into ours when ours is unset: then they agree.
+    set_all(hostvars, "patroni_password", hostvars["10.210.0.11"]["patroni_rest_password"])
+    assert errors_of(hostvars, groups) == []
+    set_all(hostvars, "patroni_password", "Sx-other-9f9f")
+    message = only_error(hostvars, groups)
+    assert "patroni_password (Pigsty's name) and patroni_rest_password differ; keep one of them" in message
+    assert "Sx-other-9f9f" not in message

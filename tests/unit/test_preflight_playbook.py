@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent
 # inventory file -> (number of problems, fragments the report must contain)
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
-    "pigsty-ha-trio": (19, [
+    "pigsty-ha-trio": (17, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, which this collection does not apply",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
@@ -31,8 +31,6 @@ CASES = {
         "pg_conf is Pigsty's, and this collection does not honour it",
         "pg_hba_rules is Pigsty's", "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
-        "patroni_password is Pigsty's, and this collection does not honour it: the REST API password is "
-        "patroni_rest_password here; rename the variable",
         "host 10.99.0.3: pg_offline_query is Pigsty's", "host 10.99.0.1: vip_role is Pigsty's",
         "pg_superuser_password is not set"]),
     "two-primaries": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2: pg_role is primary on 2 hosts",
@@ -176,6 +174,25 @@ def test_pigsty_names_that_ask_for_nothing_new_pass_and_other_parts_are_named():
             "grafana_admin_password, infra_portal, region, version") in flat(result.stdout)
     secrets = list(password_values(yaml.safe_load(inventory.read_text())))
     for secret in secrets:
+        assert secret not in result.stdout + result.stderr
+
+
+def test_pigsty_names_stand_in_for_ours_when_ours_are_unset(tmp_path):
+    inventory = ROOT / "tests" / "inventories" / "pigsty" / "accepted.yml"
+    (tmp_path / "site.yml").write_text(yaml.safe_dump([
+        {"name": "Pigsty's names",
+         "ansible.builtin.import_playbook": str(ROOT / "playbooks" / "pigsty_names.yml")},
+        {"name": "Compare", "hosts": "localhost", "gather_facts": False,
+         "tasks": [{"name": "Compare", "ansible.builtin.assert": {"that": [
+             "hostvars[item].patroni_rest_password == hostvars[item].patroni_password",
+             "hostvars[item].pg_superuser_password == hostvars[item].pg_dbsu_password",
+             "hostvars[item].patroni_rest_username == 'postgres'"], "quiet": True},
+             "loop": "{{ groups['pg-meta'] }}", "no_log": True}]},
+    ], sort_keys=False))
+    result = run("ansible-playbook", "-i", str(inventory), str(tmp_path / "site.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok=1" in result.stdout
+    for secret in password_values(yaml.safe_load(inventory.read_text())):
         assert secret not in result.stdout + result.stderr
 
 
