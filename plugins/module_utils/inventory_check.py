@@ -114,9 +114,6 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "pg_tls", "pg_parameters", "patroni_postgresql_parameters")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
-# The keys of pg_users and pg_databases items the patroni role applies.
-USER_KEYS = pg_objects.USER_KEYS
-DATABASE_KEYS = pg_objects.DATABASE_KEYS
 # A Debian package name, optionally pinned (apt's name=version).
 PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?")
 # Groups Ansible always defines; never a cluster.
@@ -463,11 +460,18 @@ def _username_errors(hostvars, cluster, members):
                               f"PostgreSQL role name; {PG_NAME_HINT}")
     errors.extend(_http_username_errors(hostvars, members, HTTP_USERNAME_VARS,
                                         lambda hosts: _where(cluster, hosts)))
+    return errors
+
+
+def _alias_errors(hostvars, cluster, members):
+    """Pigsty's name and ours for one setting, both set to different values (values never shown)."""
+    errors = []
     for pigsty_name, ours in PIGSTY_ALIASES:
-        both = [host for host in members
-                if not _is_blank(_get(hostvars, host, pigsty_name))
-                and not _is_blank(_get(hostvars, host, ours))
-                and _key(_get(hostvars, host, pigsty_name)) != _key(_get(hostvars, host, ours))]
+        both = []
+        for host in members:
+            theirs, mine = _get(hostvars, host, pigsty_name), _get(hostvars, host, ours)
+            if not _is_blank(theirs) and not _is_blank(mine) and _key(theirs) != _key(mine):
+                both.append(host)
         if both:
             errors.append(f"{_where(cluster, both)}: {pigsty_name} (Pigsty's name) and {ours} differ; "
                           f"keep one of them")
@@ -557,16 +561,17 @@ def _pg_object_errors(hostvars, cluster, members):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "user",
                                           (("name", "role", True),)))
-            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, USER_KEYS))
+            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, pg_objects.user_errors))
     for name in ("pg_databases", "patroni_databases"):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "database",
                                           (("name", "database", True), ("owner", "role", False))))
-            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, DATABASE_KEYS))
+            errors.extend(_pg_key_errors(_where(cluster, hosts), name, value,
+                                         pg_objects.database_errors))
     return errors
 
 
-def _pg_key_errors(where, name, value, keys):
+def _pg_key_errors(where, name, value, check):
     """Options the patroni role does not apply (many are Pigsty's), and bad values of those it does.
 
     Refused here, before any host changes: the role's argument spec would
@@ -581,7 +586,6 @@ def _pg_key_errors(where, name, value, keys):
         label = f"{name} item {number}"
         if isinstance(item.get("name"), str) and PG_NAME_RE.fullmatch(item["name"]):
             label += f" ({item['name']})"
-        check = pg_objects.user_errors if keys is pg_objects.USER_KEYS else pg_objects.database_errors
         errors.extend(f"{where}: {label} {_plain(problem)}" for problem in check(item))
     return errors
 
@@ -1490,7 +1494,7 @@ IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
-                   _haproxy_setting_errors, _parameter_errors)
+                   _haproxy_setting_errors, _parameter_errors, _alias_errors)
 
 
 def _errors(hostvars, groups, checks):
