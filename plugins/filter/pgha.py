@@ -21,6 +21,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     patroni_core,
     pg_objects,
     pgbackrest,
+    pgbackrest_hosts,
     presets,
     tls,
     vip,
@@ -122,16 +123,59 @@ def haproxy_port_clashes(plan, other_ports):
 
 
 def pgbackrest_conf(repos, method, stanza, pg_data, pg_port=5432, socket_path="/var/run/postgresql",
-                    log_dir="/var/log/pgbackrest", version=None, extra=None):
+                    log_dir="/var/log/pgbackrest", version=None, extra=None, tls=None, address=None,
+                    repo_host_cn=None):
     """`pgbackrest_repo | pgha.cloud.pgbackrest_conf(method, cluster, data_dir, ...)`: the file text.
 
-    `extra` holds [global] options the role sets itself (spool path, async archiving, ...).
+    `extra` holds [global] options the role sets itself (spool path, async archiving, ...);
+    `tls`, `address` and `repo_host_cn` are for a repository host (see conf_sections).
     """
-    conf = pgbackrest.conf_sections(stanza, method, repos, pg_data, pg_port=pg_port, socket_path=socket_path,
-                                    log_dir=log_dir, version=version)
+    try:
+        conf = pgbackrest.conf_sections(stanza, method, repos, pg_data, pg_port=pg_port,
+                                        socket_path=socket_path, log_dir=log_dir, version=version, tls=tls,
+                                        address=address, repo_host_cn=repo_host_cn)
+    except pgbackrest.PgbackrestError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+    return _render_with_extra(conf, extra)
+
+
+def _render_with_extra(conf, extra):
     name, options = conf["sections"][0]
     conf["sections"][0] = (name, options + [(key, str(value)) for key, value in (extra or {}).items()])
     return pgbackrest.render_conf(conf)
+
+
+def pgbackrest_repository_conf(hostvars, groups, host, address, tls, log_dir="/var/log/pgbackrest",
+                               version=None, extra=None):
+    """`hostvars | pgha.cloud.pgbackrest_repository_conf(groups, host, address, tls, ...)`: its file.
+
+    Every cluster whose repository entry names `host`, with its members (the
+    pgbackrest role's fact pgbackrest_member on each), as pgbackrest.conf text.
+    """
+    try:
+        clusters = pgbackrest_hosts.repository_input(hostvars, groups, host)
+        conf = pgbackrest.repository_sections(clusters, address, tls, log_dir=log_dir, version=version)
+    except pgbackrest.PgbackrestError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+    return _render_with_extra(conf, extra)
+
+
+def pgbackrest_repository_host(cluster, hostvars, groups):
+    """`cluster | pgha.cloud.pgbackrest_repository_host(hostvars, groups)`: its repository host, or None."""
+    try:
+        return pgbackrest_hosts.repository_host(hostvars, groups, cluster)
+    except pgbackrest.PgbackrestError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def pgbackrest_repository_clusters(host, hostvars, groups):
+    """`host | pgha.cloud.pgbackrest_repository_clusters(hostvars, groups)`: the clusters it keeps."""
+    return pgbackrest_hosts.repository_clusters(hostvars, groups, host)
+
+
+def pgbackrest_repository_schedules(host, hostvars, groups, default=()):
+    """`host | pgha.cloud.pgbackrest_repository_schedules(hostvars, groups, default)`: its backup timers."""
+    return pgbackrest_hosts.repository_schedules(hostvars, groups, host, default)
 
 
 def pgbackrest_target_errors(info, target_type, target=None, backup_set=None):
@@ -213,6 +257,10 @@ class FilterModule(object):
             "etcd_user": cluster.etcd_user,
             "etcd_password": cluster.etcd_password,
             "pgbackrest_conf": pgbackrest_conf,
+            "pgbackrest_repository_conf": pgbackrest_repository_conf,
+            "pgbackrest_repository_host": pgbackrest_repository_host,
+            "pgbackrest_repository_clusters": pgbackrest_repository_clusters,
+            "pgbackrest_repository_schedules": pgbackrest_repository_schedules,
             "pgbackrest_archive_command": pgbackrest.archive_command,
             "pgbackrest_restore_command": pgbackrest.restore_command,
             "pgbackrest_target_errors": pgbackrest_target_errors,

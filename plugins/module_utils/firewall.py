@@ -28,7 +28,10 @@ to whom follows the "Ports" table of docs/security.md:
   (haproxy.client_sources: the cluster's pg_client_networks and members);
 - haproxy_stats_port (9101): the admin networks;
 - haproxy_health_port (9102): the admin networks and the pg_client_networks of
-  the clusters served (an NLB in front checks from there).
+  the clusters served (an NLB in front checks from there);
+- pgBackRest's TLS server (8432) on members of a cluster with a repository
+  host: that host; on the repository host (the entry's host_port, else 8432):
+  the members of the clusters it keeps.
 
 Loopback is not listed: the ruleset accepts everything that arrives on `lo`.
 SSH is never restricted. Every address and network is parsed with
@@ -46,7 +49,7 @@ import ipaddress
 import re
 
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, pgbackrest, pgbackrest_hosts
 
 VRRP = "vrrp"
 PROTOCOLS = ("tcp", "udp", VRRP)
@@ -253,6 +256,34 @@ def _postgres_rules(rules, hostvars, groups, host, name, admin):
         rules.add(VRRP, None, f"VRRP (keepalived) of {label}", member_addresses)
 
 
+def _repo_port(hostvars, groups, cluster):
+    """The TLS port of cluster `cluster`'s repository host (the entry's host_port, else pgBackRest's 8432)."""
+    members = list(groups.get(cluster) or ())
+    method = haproxy.host_var(hostvars, members[0], "pgbackrest_method") if members else None
+    repos = haproxy.host_var(hostvars, members[0], "pgbackrest_repo") if members else None
+    entry = repos.get(method) if isinstance(repos, dict) and isinstance(method, str) else None
+    port = entry.get("host_port") if isinstance(entry, dict) else None
+    return _port(port or pgbackrest.TLS_SERVER_PORT, f"cluster {cluster}: pgbackrest_repo.{method}.host_port")
+
+
+def _pgbackrest_rules(rules, hostvars, groups, host, name):
+    """pgBackRest's TLS server: on a member, for its cluster's repository host; on a repository host, for
+    the members of the clusters it keeps (a host whose repository entry is wrong is left to the preflight)."""
+    if name:
+        try:
+            repository = pgbackrest_hosts.repository_host(hostvars, groups, name)
+        except pgbackrest.PgbackrestError:
+            repository = None
+        if repository:
+            rules.add("tcp", pgbackrest.TLS_SERVER_PORT,
+                      f"pgBackRest TLS server of {_cluster_name(name)} (its repository host)",
+                      _addresses(hostvars, [repository]))
+    for kept in pgbackrest_hosts.repository_clusters(hostvars, groups, host):
+        members = list(groups.get(kept) or ())
+        rules.add("tcp", _repo_port(hostvars, groups, kept),
+                  f"pgBackRest repository of {_cluster_name(kept)}", _addresses(hostvars, members))
+
+
 def _etcd_rules(rules, hostvars, groups, host, admin):
     etcd_members = _addresses(hostvars, groups.get(haproxy.ETCD_GROUP) or ())
     patroni = _addresses(hostvars, _all_members(hostvars, groups))
@@ -332,6 +363,7 @@ def firewall_rules(hostvars, groups, host, admin=(), ssh_client=None, allow=None
         _etcd_rules(rules, hostvars, groups, host, admin_sources)
     if served:
         _haproxy_rules(rules, hostvars, groups, host, served, admin_sources)
+    _pgbackrest_rules(rules, hostvars, groups, host, name)
     _allow_rules(rules, allow)
 
     out = rules.result()

@@ -34,6 +34,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     patroni_core,
     pg_objects,
     pgbackrest,
+    pgbackrest_hosts,
     pigsty,
     presets,
     vip,
@@ -132,7 +133,7 @@ ANSIBLE_FALSE = ("false", "no", "off", "0")
 # The pgbackrest role's variables the check reads. Their defaults are not
 # repeated here: the caller passes them (the inventory_errors filter reads
 # roles/pgbackrest/defaults/main.yml, the single source).
-PGBACKREST_VARS = ("pgbackrest_method", "pgbackrest_repo", "pgbackrest_schedule")
+PGBACKREST_VARS = ("pgbackrest_method", "pgbackrest_repo", "pgbackrest_schedule", "pgbackrest_backup_standby")
 
 # Tells a variable that is not set apart from one set to null or to an undefined reference.
 _MISSING = object()
@@ -1383,7 +1384,8 @@ def _backup_settings(hostvars, host, defaults):
     elif repos not in (_MISSING, _UNDEFINED):
         repos = _plain_data(repos, "pgbackrest_repo", undefined)
     return {"method": method, "entry": entry, "repos": repos,
-            "schedule": found["pgbackrest_schedule"]}, undefined
+            "schedule": found["pgbackrest_schedule"],
+            "backup_standby": found["pgbackrest_backup_standby"]}, undefined
 
 
 def _backup_enabled(hostvars, cluster, members):
@@ -1440,6 +1442,10 @@ def _backup_agreement_errors(cluster, members, settings):
         which = f" in {', '.join(keys)}" if keys else ""
         errors.append(f"{_where(cluster, members)}: pgbackrest_repo.{_plain(methods[0][0])} differs between "
                       f"hosts of the cluster{which} ({_spread(entries)}; values not shown); {hint}")
+    standby = _group_equal(members, lambda host: settings[host]["backup_standby"])
+    if len(standby) > 1:
+        errors.append(f"{_where(cluster, members)}: pgbackrest_backup_standby differs between hosts of the "
+                      f"cluster ({_spread(standby)}); {hint}")
     schedules = _group_equal(members, lambda host: settings[host]["schedule"])
     if len(schedules) > 1:
         errors.append(f"{_where(cluster, members)}: pgbackrest_schedule differs between hosts of the cluster "
@@ -1448,7 +1454,28 @@ def _backup_agreement_errors(cluster, members, settings):
     return errors
 
 
-def _backup_errors(hostvars, cluster, members, defaults):
+def _repository_host_errors(hostvars, groups, chosen):
+    """A repository host must be one host of the inventory, not a member; backups from a standby need one."""
+    problems = []
+    entry = chosen["entry"]
+    remote = isinstance(entry, dict) and isinstance(entry.get("host"), str)
+    if remote:
+        _host, problem = pgbackrest_hosts.resolve(hostvars, groups, entry["host"])
+        if problem:
+            problems.append(f"pgbackrest_repo.{chosen['method']}.host: {problem}")
+    standby = chosen["backup_standby"]
+    flag = False if standby is _MISSING else _ansible_bool(standby)
+    if flag is None:
+        problems.append(f"pgbackrest_backup_standby {_show(standby)} is not a boolean; use true or false")
+    elif flag and not remote:
+        problems.append(f"pgbackrest_backup_standby is on, but pgbackrest_repo.{chosen['method']} has no "
+                        "host: a backup from a standby needs a repository host (it runs there, copies the "
+                        "files from a standby and asks the primary only to start and stop the backup); set "
+                        "host in the entry, or turn pgbackrest_backup_standby off")
+    return problems
+
+
+def _backup_errors(hostvars, groups, cluster, members, defaults):
     """Pigsty's pgbackrest_* variables, checked as the pgbackrest role will, before any host changes.
 
     Only for a cluster that backs up (pgbackrest_enabled, true when unset).
@@ -1485,7 +1512,45 @@ def _backup_errors(hostvars, cluster, members, defaults):
                                                      version=pgbackrest.ANY_VERSION)
     if chosen["schedule"] is not _MISSING:
         problems = problems + pgbackrest.schedule_errors(chosen["schedule"])
+    problems = problems + _repository_host_errors(hostvars, groups, chosen)
     return [f"{where}: {_plain(problem)}" for problem in problems]
+
+
+def _shared_repository_errors(hostvars, groups, clusters):
+    """Clusters that keep their backups on one repository host share its [global]: the same entry on each."""
+    by_host = {}
+    for cluster in clusters:
+        try:
+            host = pgbackrest_hosts.repository_host(hostvars, groups, cluster)
+        except pgbackrest.PgbackrestError:
+            continue  # reported by the cluster's own backup check
+        if host:
+            by_host.setdefault(host, []).append(cluster)
+    errors = []
+    for host, names in sorted(by_host.items()):
+        settings = {}
+        for name in names:
+            first = _members(hostvars, groups, name)[0]
+            settings[name] = pgbackrest.storage_settings(
+                haproxy.host_var(hostvars, first, "pgbackrest_method"),
+                haproxy.host_var(hostvars, first, "pgbackrest_repo"))
+        token = [name for name in names
+                 if any(pgbackrest.CLUSTER_TOKEN in str(value) for value in settings[name].values())]
+        if len(names) > 1 and token:
+            errors.append(f"clusters {', '.join(names)} keep their backups on repository host {host}, and "
+                          f"{', '.join(token)} use {pgbackrest.CLUSTER_TOKEN} in the repository entry, which "
+                          "one repository shared by several clusters cannot honour; write the path out "
+                          "(pgBackRest keeps each cluster's stanza apart under it)")
+        grouped = _group_equal(names, settings.get)
+        if len(grouped) > 1:
+            keys = sorted({str(key) for value, _names in grouped for key in value
+                           if any(other.get(key, _MISSING) != value[key] for other, _rest in grouped)}
+                          | {str(key) for value, _names in grouped for other, _rest in grouped
+                             for key in other if key not in value})
+            errors.append(f"clusters {', '.join(names)} keep their backups on repository host {host}, but "
+                          f"their repository entries differ in {', '.join(keys)} ({_spread(grouped)}; values "
+                          "not shown); they share one repository there: give them the same entry")
+    return errors
 
 
 # ---------------------------------------------------------------- entry point
@@ -1527,7 +1592,8 @@ def inventory_errors(hostvars, groups, defaults=None):
         errors.extend(_vip_errors(hostvars, groups, cluster, members))
         if members:
             errors.extend(_coverage_errors(hostvars, groups, cluster, members))
-        errors.extend(_backup_errors(hostvars, cluster, members, defaults))
+        errors.extend(_backup_errors(hostvars, groups, cluster, members, defaults))
+    errors.extend(_shared_repository_errors(hostvars, groups, clusters))
     errors.extend(_vip_cluster_errors(hostvars, groups, clusters))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     errors.extend(_proxy_errors(hostvars, groups, clusters))

@@ -78,6 +78,8 @@ _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]*")
 _STANZA_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A certificate common name in tls-server-auth: no '=', ',' or whitespace.
+_CN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)")
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 _WAL_RE = re.compile(r"([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})")
@@ -147,7 +149,7 @@ def _path(var, key, value, errors, cluster):
 
 def _choice(var, key, value, allowed, errors):
     if value not in allowed:
-        errors.append(f"{var}.{key} {value!r} is not one of {', '.join(allowed)}; use one of them")
+        errors.append(f"{_name(var, key)} {value!r} is not one of {', '.join(allowed)}; use one of them")
         return None
     return value
 
@@ -155,7 +157,7 @@ def _choice(var, key, value, allowed, errors):
 def _count(var, key, value, errors, low, high):
     number = as_int(value)
     if number is None or not low <= number <= high:
-        errors.append(f"{var}.{key} {value!r} is not a whole number from {low} to {high}; "
+        errors.append(f"{_name(var, key)} {value!r} is not a whole number from {low} to {high}; "
                       f"set it to {low} or more")
         return None
     return number
@@ -164,7 +166,7 @@ def _count(var, key, value, errors, low, high):
 def _flag(var, key, value, errors):
     flag = _as_flag(value)
     if flag is None:
-        errors.append(f"{var}.{key} {value!r} is not a boolean; use true or false (or y / n)")
+        errors.append(f"{_name(var, key)} {value!r} is not a boolean; use true or false (or y / n)")
     return flag
 
 
@@ -179,7 +181,7 @@ def _size(var, key, value, errors):
 
 def _host(var, key, value, errors):
     if not isinstance(value, str) or not _HOST_RE.fullmatch(value):
-        errors.append(f"{var}.{key} {value!r} is not a host name or address; "
+        errors.append(f"{_name(var, key)} {value!r} is not a host name or address; "
                       "give a DNS name or an IP (an IPv6 address in brackets), without scheme or port")
         return None
     return value
@@ -218,6 +220,8 @@ REPO_OPTIONS = {
     "storage_ca_file": "path",
     "storage_ca_path": "path",
     "storage_verify_tls": "flag",
+    "host": "host",
+    "host_port": "port",
     "block": "flag",
     "bundle": "flag",
     "bundle_limit": "size",
@@ -230,6 +234,16 @@ REPO_OPTIONS = {
     "retention_archive": "retention",
     "retention_archive_type": "retention_archive_type",
 }
+# A repository host: pgBackRest's own TLS server (`pgbackrest server`) on a
+# host of the inventory that keeps the repository; the members reach it as
+# clients and it reaches them back to take backups. Every other repository
+# option then applies on that host only.
+HOST_KEYS = ("host", "host_port")
+TLS_SERVER_PORT = 8432
+# The files of the TLS server and its clients, on every host involved: a
+# certificate whose common name is the host's inventory name (pgBackRest
+# authorises a client by its certificate's CN), its key, and the CA.
+TLS_FILES = ("cert_file", "key_file", "ca_file")
 # Options that only make sense for an object store.
 S3_ONLY = ("s3_endpoint", "s3_region", "s3_bucket", "s3_key", "s3_key_secret", "s3_key_type",
            "s3_uri_style", "storage_host", "storage_port", "storage_ca_file", "storage_ca_path",
@@ -341,6 +355,10 @@ def check_repo(method, repos, cluster="pg-cluster", version=None):
                 if key in entry:
                     errors.append(f"{var}.{key} is set with s3_key_type auto, which ignores it; "
                                   "remove it or use s3_key_type: shared")
+
+    if "host_port" in entry and "host" not in entry:
+        errors.append(f"{var}.host_port is set without host; set host (the repository host) or remove "
+                      "host_port")
 
     cipher = entry.get("cipher_type", "none")
     if cipher == "aes-256-cbc":
@@ -456,16 +474,82 @@ def schedule_errors(schedule, var="pgbackrest_schedule"):
 
 
 # -- pgbackrest.conf --------------------------------------------------------
+def _tls_paths(tls, errors):
+    """The TLS files {cert_file, key_file, ca_file} as checked absolute paths."""
+    if not isinstance(tls, dict):
+        errors.append("a repository host needs the TLS files (cert_file, key_file, ca_file) of this host")
+        return {}
+    out = {}
+    for key in TLS_FILES:
+        text = _path("tls", key, tls.get(key), errors, None)
+        if text is not None:
+            out[key] = text
+    return out
+
+
+def _cn(var, value, errors):
+    if not isinstance(value, str) or not _CN_RE.fullmatch(value):
+        errors.append(f"{var} {value!r} cannot be a certificate common name in tls-server-auth; "
+                      "use an inventory host name of letters, digits, '.', '_', ':' and '-'")
+        return None
+    return value
+
+
+def _server_options(address, tls_files, auth):
+    """pgBackRest's TLS server: where it listens, its certificate, and who may call it for which stanzas."""
+    options = [("tls-server-address", address)]
+    options += [(f"tls-server-{key.replace('_', '-')}", tls_files[key]) for key in TLS_FILES]
+    options += [("tls-server-auth", f"{cn}={','.join(stanzas)}") for cn, stanzas in auth]
+    return options
+
+
+def _client_options(prefix, tls_files):
+    """A TLS client's options towards a remote: repo1-host-* or pgN-host-*."""
+    return [(f"{prefix}-host-type", "tls")] + [
+        (f"{prefix}-host-{key.replace('_', '-')}", tls_files[key]) for key in TLS_FILES]
+
+
+def _repo_options(options):
+    """repo1-* lines of the storage options (a repository host's own keys left out), and the secret names."""
+    storage = [(key, value) for key, value in options.items() if key not in HOST_KEYS]
+    lines = [(f"repo1-{key.replace('_', '-')}", value) for key, value in storage]
+    secrets = [f"repo1-{key.replace('_', '-')}" for key in SECRET_KEYS if key in options]
+    return lines, secrets
+
+
+def repo_host(method, repos):
+    """The `host` of the chosen repository entry (a repository host's address), or None."""
+    entry = repos.get(method) if isinstance(repos, dict) and isinstance(method, str) else None
+    return entry.get("host") if isinstance(entry, dict) else None
+
+
+def storage_settings(method, repos):
+    """The chosen entry but its `host` (an address or a name of the same host): what clusters of one
+    repository host must agree on, its port included."""
+    entry = repos.get(method) if isinstance(repos, dict) else None
+    if not isinstance(entry, dict):
+        return {}
+    return {key: value for key, value in entry.items() if key != "host"}
+
+
 def conf_sections(stanza, method, repos, pg_data, pg_port=5432, socket_path="/var/run/postgresql",
-                  log_dir="/pg/log/pgbackrest", version=None):
-    """pgbackrest.conf as data: {"sections": [(name, [(option, value), ...]), ...], "secrets": [...]}.
+                  log_dir="/pg/log/pgbackrest", version=None, tls=None, address=None, repo_host_cn=None):
+    """A member's pgbackrest.conf as data: {"sections": [(name, [(option, value), ...])], "secrets": [...]}.
 
     `[global]` holds the repository (repo1-*) and `log-path`
     (`pgbackrest_log_dir`); `[<stanza>]` holds pg1-path, pg1-port and
     pg1-socket-path. `secrets` lists the option names whose values are
     secret (repo1-s3-key-secret, repo1-cipher-pass): the caller keeps them
-    out of logs (no_log) and writes the file 0640 root:postgres. Raises
-    PgbackrestError, with every message joined, when the settings are not valid.
+    out of logs (no_log) and writes the file 0640 root:postgres.
+
+    When the chosen entry has `host` (a repository host), `[global]` holds
+    only the way there instead (repo1-host, TLS client files) and this
+    member's own TLS server, which the repository host calls to take backups:
+    `address` is where it listens, `tls` its files ({cert_file, key_file,
+    ca_file}), `repo_host_cn` the repository host's certificate CN, the only
+    client it admits, for this stanza only. The storage options go to the
+    repository host (`repository_sections`). Raises PgbackrestError, with
+    every message joined, when the settings are not valid.
     """
     errors = stanza_errors(stanza)
     cluster = stanza if not errors else "pg-cluster"
@@ -476,14 +560,112 @@ def conf_sections(stanza, method, repos, pg_data, pg_port=5432, socket_path="/va
         _path(var, "", value, errors, None)
     if as_int(pg_port) is None or not 1 <= as_int(pg_port) <= 65535:
         errors.append(f"pg_port {pg_port!r} is not a port number from 1 to 65535")
+    remote = "host" in options
+    if remote:
+        tls_files = _tls_paths(tls, errors)
+        _host("the member's address", "", address, errors)
+        _cn("the repository host", repo_host_cn, errors)
     if errors:
         raise PgbackrestError("; ".join(errors))
-    repo = [(f"repo1-{key.replace('_', '-')}", value) for key, value in options.items()]
-    secrets = [f"repo1-{key.replace('_', '-')}" for key in SECRET_KEYS if key in options]
-    global_section = repo + [("log-path", log_dir)]
+    if remote:
+        global_section = [("repo1-host", options["host"])]
+        if "host_port" in options:
+            global_section.append(("repo1-host-port", options["host_port"]))
+        global_section += _client_options("repo1", tls_files) + [("log-path", log_dir)]
+        global_section += _server_options(address, tls_files, [(repo_host_cn, [stanza])])
+        secrets = []
+    else:
+        repo, secrets = _repo_options(options)
+        global_section = repo + [("log-path", log_dir)]
     stanza_section = [("pg1-path", pg_data), ("pg1-port", str(as_int(pg_port))),
                       ("pg1-socket-path", socket_path)]
     return {"sections": [("global", global_section), (stanza, stanza_section)], "secrets": secrets}
+
+
+def repository_sections(clusters, address, tls, log_dir="/var/log/pgbackrest", version=None):
+    """A repository host's pgbackrest.conf as data, in `conf_sections`' shape.
+
+    `clusters` lists the clusters this host keeps backups of, each a dict:
+    `stanza`, `method` and `repos` (the members' pgbackrest_method and
+    pgbackrest_repo; the entry's `host` names this host), `backup_standby`
+    (copy the files from a standby), and `members`, a list of dicts with
+    `name` (the inventory name, the CN of its certificate), `address`,
+    `pg_data` and `pg_port`. Every cluster must choose the same storage
+    settings: they go to [global], where pgBackRest keeps every stanza under
+    one repository. This host's TLS server listens on `address` and admits
+    each member for its own stanza.
+    """
+    errors = []
+    tls_files = _tls_paths(tls, errors)
+    if errors:
+        raise PgbackrestError("; ".join(errors))
+    _host("the repository host's address", "", address, errors)
+    _path("pgbackrest_log_dir", "", log_dir, errors, None)
+    if not isinstance(clusters, (list, tuple)) or not clusters:
+        errors.append("the repository host keeps no cluster's backups; list at least one")
+        clusters = []
+    storage = None
+    options = {}
+    auth = []
+    sections = []
+    for item in clusters:
+        stanza = item.get("stanza")
+        problems = stanza_errors(stanza)
+        if problems:
+            errors.extend(problems)
+            continue
+        settings = storage_settings(item.get("method"), item.get("repos"))
+        if storage is None:
+            storage = settings
+            # No ${pg_cluster} here: the one [global] serves every stanza.
+            problems, options = check_repo(item.get("method"), item.get("repos"), cluster=stanza,
+                                           version=version)
+            errors.extend(f"cluster {stanza}: {problem}" for problem in problems)
+            if any(CLUSTER_TOKEN in str(value) for value in settings.values()):
+                errors.append(f"cluster {stanza}: pgbackrest_repo.{item.get('method')} uses {CLUSTER_TOKEN}, "
+                              "which a repository host shared by its clusters cannot honour; write the "
+                              "path out (pgBackRest keeps each stanza apart under it)")
+        elif settings != storage:
+            errors.append(f"cluster {stanza}: pgbackrest_repo.{item.get('method')} differs from the settings "
+                          f"of cluster {clusters[0].get('stanza')}, which use the same repository host; give "
+                          "the clusters of one repository host the same repository entry (values not shown)")
+        members = item.get("members") or []
+        if not members:
+            errors.append(f"cluster {stanza} has no member to back up")
+        lines = []
+        for index, member in enumerate(members, start=1):
+            name = _cn(f"cluster {stanza}: member", member.get("name"), errors)
+            if name is not None:
+                auth.append((name, [stanza]))
+            host = _host(f"cluster {stanza}: the address of member {name}", "", member.get("address"), errors)
+            data = _path(f"cluster {stanza}: member {name}", "pg_data", member.get("pg_data"), errors, None)
+            port = as_int(member.get("pg_port", 5432))
+            if port is None or not 1 <= port <= 65535:
+                errors.append(f"cluster {stanza}: member {name}: pg_port {member.get('pg_port')!r} "
+                              "is not a port")
+            found = member.get("version")
+            if found and version and found != version:
+                errors.append(f"cluster {stanza}: member {name} runs pgBackRest {found} and the repository "
+                              f"host {version}; pgBackRest needs the same release on both: install it")
+            prefix = f"pg{index}"
+            lines += [(f"{prefix}-host", host)] + _client_options(prefix, tls_files)
+            lines += [(f"{prefix}-path", data), (f"{prefix}-port", str(port))]
+        flag = _flag(f"cluster {stanza}: pgbackrest_backup_standby", "", item.get("backup_standby", False),
+                     errors)
+        if flag == "y":
+            if len(members) < 2:
+                errors.append(f"cluster {stanza}: pgbackrest_backup_standby is on but the cluster has one "
+                              "member, so there is no standby to copy from; turn it off or add a replica")
+            lines.append(("backup-standby", "y"))
+        sections.append((stanza, lines))
+    if errors:
+        raise PgbackrestError("; ".join(errors))
+    repo, secrets = _repo_options(options)
+    server = _server_options(address, tls_files, auth)
+    if "host_port" in options:
+        server.insert(1, ("tls-server-port", options["host_port"]))
+    global_section = repo + [("log-path", log_dir)] + server
+    return {"sections": [("global", global_section)] + sections, "secrets": secrets}
 
 
 def render_conf(conf, header="# Managed by pgha.cloud; changes are overwritten."):
