@@ -67,6 +67,7 @@ PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
                   # Taken by playbooks/pigsty_names.yml before the check runs.
                   ("patroni_username", "patroni_rest_username"),
                   ("patroni_password", "patroni_rest_password"),
+                  ("patroni_port", "patroni_rest_port"),
                   ("pg_dbsu_password", "pg_superuser_password"))
 # A PostgreSQL setting's name (extensions' settings have a dot), and the longest value taken.
 PARAMETER_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")

@@ -215,9 +215,6 @@ NOT_HONOURED = {
     "patroni_mode": (
         "pgsql", ("default",),
         "Patroni always manages PostgreSQL here; remove patroni_mode"),
-    "patroni_port": (
-        "pgsql", (),
-        "Patroni's REST port is patroni_rest_port here (default 8008); rename the variable"),
     "patroni_log_dir": (
         "pgsql", (),
         "Patroni logs to the journal; remove patroni_log_dir"),

@@ -23,7 +23,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_enabled", True), ("pg_hba_rules", [{"user": "all"}]),
     ("pg_libs", "pg_stat_statements"), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
-    ("node_tune", "oltp"), ("patroni_port", 8009), ("vip_enabled", True),
+    ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
     message = pigsty.refusal(name, value)
@@ -37,7 +37,7 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
     honoured = ("pg_cluster", "pg_seq", "pg_role", "pg_version", "pg_users", "pg_databases", "pg_rto",
                 "pg_rpo", "pg_vip_address", "pg_vip_interface", "pg_admin_password", "pg_monitor_password",
                 "pg_replication_password", "pg_replication_username", "pg_monitor_username", "pg_parameters",
-                "patroni_password", "patroni_username", "pg_dbsu_password",
+                "patroni_password", "patroni_username", "patroni_port", "pg_dbsu_password",
                 "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
                 "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
@@ -252,3 +252,14 @@ def test_pigsty_password_names_must_not_contradict_ours():
     message = only_error(hostvars, groups)
     assert "patroni_password (Pigsty's name) and patroni_rest_password differ; keep one of them" in message
     assert "Sx-other-9f9f" not in message
+
+
+def test_pigsty_patroni_port_is_taken_and_must_agree_with_ours():
+    hostvars, groups = valid_inventory()
+    # pigsty_names.yml takes patroni_port as patroni_rest_port: both then hold Pigsty's value.
+    set_all(hostvars, "patroni_port", 8009)
+    set_all(hostvars, "patroni_rest_port", 8009)
+    assert errors_of(hostvars, groups) == []
+    set_all(hostvars, "patroni_rest_port", 8010)
+    assert "patroni_port (Pigsty's name) and patroni_rest_port differ; keep one of them" in only_error(
+        hostvars, groups)
