@@ -258,11 +258,10 @@ def _postgres_rules(rules, hostvars, groups, host, name, admin):
 
 def _repo_port(hostvars, groups, cluster):
     """The TLS port of cluster `cluster`'s repository host (the entry's host_port, else pgBackRest's 8432)."""
-    members = list(groups.get(cluster) or ())
-    method = haproxy.host_var(hostvars, members[0], "pgbackrest_method") if members else None
-    repos = haproxy.host_var(hostvars, members[0], "pgbackrest_repo") if members else None
-    entry = repos.get(method) if isinstance(repos, dict) and isinstance(method, str) else None
-    port = entry.get("host_port") if isinstance(entry, dict) else None
+    first = (groups.get(cluster) or [None])[0]
+    method = haproxy.host_var(hostvars, first, "pgbackrest_method")
+    entry = pgbackrest.chosen_entry(method, haproxy.host_var(hostvars, first, "pgbackrest_repo"))
+    port = entry.get("host_port")
     return _port(port or pgbackrest.TLS_SERVER_PORT, f"cluster {cluster}: pgbackrest_repo.{method}.host_port")
 
 

@@ -517,19 +517,21 @@ def _repo_options(options):
     return lines, secrets
 
 
+def chosen_entry(method, repos):
+    """The entry of `repos` (pgbackrest_repo) that `method` names, or {} when there is none."""
+    entry = repos.get(method) if isinstance(repos, dict) and isinstance(method, str) else None
+    return entry if isinstance(entry, dict) else {}
+
+
 def repo_host(method, repos):
     """The `host` of the chosen repository entry (a repository host's address), or None."""
-    entry = repos.get(method) if isinstance(repos, dict) and isinstance(method, str) else None
-    return entry.get("host") if isinstance(entry, dict) else None
+    return chosen_entry(method, repos).get("host")
 
 
 def storage_settings(method, repos):
     """The chosen entry but its `host` (an address or a name of the same host): what clusters of one
     repository host must agree on, its port included."""
-    entry = repos.get(method) if isinstance(repos, dict) else None
-    if not isinstance(entry, dict):
-        return {}
-    return {key: value for key, value in entry.items() if key != "host"}
+    return {key: value for key, value in chosen_entry(method, repos).items() if key != "host"}
 
 
 def conf_sections(stanza, method, repos, pg_data, pg_port=5432, socket_path="/var/run/postgresql",
