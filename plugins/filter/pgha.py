@@ -17,9 +17,11 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     cluster,
     entrypoints,
     haproxy,
+    hba,
     inventory_check,
     patroni_core,
     pg_objects,
+    pg_settings,
     pgbackrest,
     pgbackrest_hosts,
     presets,
@@ -201,6 +203,14 @@ def pgbackrest_restore_options(target_type, target=None, backup_set=None):
     return pgbackrest.restore_options(wanted, backup_set)
 
 
+def hba_custom_lines(rules, users, reserved, pg_role, cluster_addresses=(), infra_addresses=(),
+                     tls="require"):
+    """The pg_hba lines of Pigsty-shaped rules that apply on this instance (hba.render)."""
+    lines, _covered = hba.render(rules, users, reserved, pg_role,
+                                 {"cluster": cluster_addresses, "infra": infra_addresses}, tls)
+    return lines
+
+
 def _clear_errors(func):
     """A ValueError of module_utils (its message names the variable and the fix) as a filter error."""
     @functools.wraps(func)
@@ -237,6 +247,11 @@ class FilterModule(object):
             "haproxy_routes": cluster.haproxy_routes,
             "etcd_initial_cluster": cluster.etcd_initial_cluster,
             "hba_rules": cluster.hba_rules,
+            "hba_custom_lines": hba_custom_lines,
+            "pg_library_parameters": pg_settings.library_parameters,
+            "pg_default_privilege_statements": pg_objects.default_privilege_statements,
+            "pg_default_objects": pg_objects.default_objects,
+            "hba_notes": inventory_check.hba_notes,
             "config_patch": patroni_core.config_patch,
             "member_line": cluster.member_line,
             "patroni_callbacks": entrypoints.patroni_callbacks,

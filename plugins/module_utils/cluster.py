@@ -226,7 +226,7 @@ def hba_address(address):
 
 
 def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None,
-              rewind_user=None, tls="require"):
+              rewind_user=None, tls="require", custom=None):
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
     The superuser logs in on the local socket only (peer); the rewind user only
@@ -237,6 +237,10 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     `require`, in plaintext too when it is `prefer`. The replication user must
     also reach its own server locally: a demoted primary asks itself for its
     timeline before pg_rewind.
+
+    `custom` are the inventory's own lines (hba.render, Pigsty's
+    pg_hba_rules): after the rules for those three users, which they cannot
+    loosen, and before the ones for everybody else, which they can narrow.
     """
     if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
@@ -246,7 +250,6 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     rules = [
         f"local all {superuser} peer",
         f"local replication {replication_user} scram-sha-256",
-        "local all all scram-sha-256",
         # Never over the network: a rule further down must not admit them.
         f"host all {superuser} all reject",
         f"host all {replication_user} all reject",
@@ -258,6 +261,8 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
             rules.append(f"hostssl all {rewind_user} {address} scram-sha-256")
     if rewind_user:
         rules.append(f"host all {rewind_user} all reject")
+    rules.extend(custom or [])
+    rules.append("local all all scram-sha-256")
     rules.append(f"{clients} all all 127.0.0.1/32 scram-sha-256")
     for address in member_addresses + proxy_addresses:
         rules.append(f"{clients} all all {address} scram-sha-256")

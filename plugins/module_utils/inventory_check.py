@@ -31,8 +31,10 @@ from ansible_collections.pgha.cloud.plugins.module_utils import cluster as clust
 from ansible_collections.pgha.cloud.plugins.module_utils import (
     entrypoints,
     haproxy,
+    hba,
     patroni_core,
     pg_objects,
+    pg_settings,
     pgbackrest,
     pgbackrest_hosts,
     pigsty,
@@ -64,6 +66,9 @@ PG_USERNAME_VARS = (
 PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
                   ("pg_monitor_username", "patroni_monitor_username"),
                   ("pg_parameters", "patroni_postgresql_parameters"),
+                  ("pg_libs", "patroni_libs"),
+                  ("pg_default_roles", "patroni_default_roles"),
+                  ("pg_default_privileges", "patroni_default_privileges"),
                   # Taken by playbooks/pigsty_names.yml before the check runs.
                   ("patroni_username", "patroni_rest_username"),
                   ("patroni_password", "patroni_rest_password"),
@@ -556,14 +561,58 @@ def _network_problem(value):
     return f"is not a network; {hint}"
 
 
+def _cluster_users(hostvars, host):
+    """The roles the cluster makes for itself, by name: no pg_users item may name one."""
+    def named(ours, pigsty, default):
+        return str(_get(hostvars, host, ours) or (pigsty and _get(hostvars, host, pigsty)) or default)
+    return {named("patroni_superuser_username", None, "postgres"): "the superuser",
+            named("patroni_replication_username", "pg_replication_username", "replicator"):
+                "the replication user",
+            named("patroni_rewind_username", None, "rewind"): "the pg_rewind user",
+            named("patroni_admin_username", None, "dbadmin"): "the admin login",
+            named("patroni_monitor_username", "pg_monitor_username", "dbmonitor"): "the monitoring login"}
+
+
+def _reserved_name_errors(where, name, value, reserved):
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [f"{where}: {name} item {number} ({item['name']}) is {reserved[item['name']]}, which the cluster "
+            "makes and keeps itself; remove the item"
+            for number, item in enumerate(value, start=1)
+            if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] in reserved]
+
+
+def _default_privilege_errors(hostvars, cluster, members):
+    """pg_default_privileges: Pigsty's GRANT lines, to roles the cluster has."""
+    errors = []
+    for name in ("pg_default_privileges", "patroni_default_privileges"):
+        for value, hosts in _by_value(hostvars, members, name):
+            if value is None:
+                continue
+            roles = set(_cluster_users(hostvars, hosts[0]))
+            default_roles = _get(hostvars, hosts[0], "patroni_default_roles")
+            if default_roles is None:
+                default_roles = _get(hostvars, hosts[0], "pg_default_roles")
+            users = _get(hostvars, hosts[0], "patroni_users") or _get(hostvars, hosts[0], "pg_users")
+            for items in (pg_objects.DEFAULT_ROLES if default_roles is None else default_roles, users):
+                if isinstance(items, (list, tuple)):
+                    roles.update(item["name"] for item in items
+                                 if isinstance(item, dict) and isinstance(item.get("name"), str))
+            errors.extend(f"{_where(cluster, hosts)}: {name} {_plain(problem)}"
+                          for problem in pg_objects.privilege_errors(value, roles))
+    return errors
+
+
 def _pg_object_errors(hostvars, cluster, members):
     """Names of the users and databases the roles create (their passwords are never read here)."""
     errors = []
-    for name in ("pg_users", "patroni_users"):
+    for name in ("pg_users", "patroni_users", "pg_default_roles", "patroni_default_roles"):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "user",
                                           (("name", "role", True),)))
             errors.extend(_pg_key_errors(_where(cluster, hosts), name, value, pg_objects.user_errors))
+            errors.extend(_reserved_name_errors(_where(cluster, hosts), name, value,
+                                                _cluster_users(hostvars, hosts[0])))
     for name in ("pg_databases", "patroni_databases"):
         for value, hosts in _by_value(hostvars, members, name):
             errors.extend(_pg_list_errors(_where(cluster, hosts), name, value, "database",
@@ -571,6 +620,67 @@ def _pg_object_errors(hostvars, cluster, members):
             errors.extend(_pg_key_errors(_where(cluster, hosts), name, value,
                                          pg_objects.database_errors))
     return errors
+
+
+def _library_errors(hostvars, cluster, members):
+    """pg_libs: library names, agreeing with shared_preload_libraries where both are set."""
+    errors = []
+    for name in ("pg_libs", "patroni_libs"):
+        for value, hosts in _by_value(hostvars, members, name):
+            parameters = _get(hostvars, hosts[0], "patroni_postgresql_parameters") or _get(
+                hostvars, hosts[0], "pg_parameters")
+            try:
+                pg_settings.library_parameters(value, parameters if isinstance(parameters, dict) else None)
+            except ValueError as exc:
+                errors.append(f"{_where(cluster, hosts)}: {_plain(exc)}")
+    return errors
+
+
+def _hba_errors(hostvars, cluster, members):
+    """Pigsty-shaped pg_hba rules: every field checked, before any of it reaches pg_hba."""
+    errors = []
+    for name in hba.RULE_VARS:
+        for value, hosts in _by_value(hostvars, members, name):
+            if value is None:
+                continue
+            where = _where(cluster, hosts)
+            if not isinstance(value, (list, tuple)):
+                errors.append(f"{where}: {name} is not a list; write it as {name}: [{{user: all, db: all, "
+                              "addr: intra, auth: pwd, title: ...}]")
+                continue
+            for number, rule in enumerate(value, start=1):
+                title = rule.get("title") if isinstance(rule, dict) else None
+                label = f"{name} item {number}" + (f" ({_plain(title)})" if isinstance(title, str) else "")
+                errors.extend(f"{where}: {label} {_plain(problem)}" for problem in hba.rule_errors(rule))
+    return errors
+
+
+def hba_notes(hostvars, groups):
+    """One line per cluster whose pg_hba rules name a user the cluster's own rules decide."""
+    notes = []
+    for cluster in _cluster_groups(hostvars, groups):
+        for host in _members(hostvars, groups, cluster)[:1]:
+            users = {"${dbsu}": str(_get(hostvars, host, "patroni_superuser_username") or "postgres"),
+                     "${repl}": str(_get(hostvars, host, "patroni_replication_username")
+                                    or _get(hostvars, host, "pg_replication_username") or "replicator")}
+            reserved = list(users.values()) + [str(_get(hostvars, host, "patroni_rewind_username")
+                                                   or "rewind")]
+            rules = []
+            for name in hba.RULE_VARS:
+                value = _get(hostvars, host, name)
+                if isinstance(value, (list, tuple)):
+                    # Every rule, whichever instances its role names.
+                    rules.extend(dict(rule, role=None) if isinstance(rule, dict) else rule for rule in value)
+            try:
+                _lines, covered = hba.render(rules, users, reserved, None, {})
+            except ValueError:
+                continue  # refused by _hba_errors
+            if covered:
+                notes.append(f"cluster {_plain(cluster)}: the pg_hba rules {', '.join(map(_plain, covered))} "
+                             f"name {', '.join(reserved)}, whom the cluster's own rules decide (the "
+                             "superuser on the local socket only, replication and rewind over TLS from "
+                             "members); they are left out")
+    return notes
 
 
 def _pg_key_errors(where, name, value, check):
@@ -1560,7 +1670,8 @@ IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
-                   _haproxy_setting_errors, _parameter_errors, _alias_errors)
+                   _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
+                   _library_errors, _default_privilege_errors)
 
 
 def _errors(hostvars, groups, checks):

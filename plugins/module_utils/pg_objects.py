@@ -195,3 +195,133 @@ def user_options(users):
             options["expires"] = str(item["expire_at"])
         result.append(options)
     return result
+
+
+# ---------------------------------------------------------------- Pigsty's default roles and privileges
+
+# pg_default_roles: group roles without login that pg_users join through
+# `roles`. Pigsty's list also holds its system users (postgres, replicator,
+# dbuser_dba, dbuser_monitor); here the cluster makes its own, so the default
+# is the four dbrole_* roles only.
+DEFAULT_ROLES = (
+    {"name": "dbrole_readonly", "login": False, "comment": "reads every table"},
+    {"name": "dbrole_offline", "login": False, "comment": "reads every table, for slow queries and ETL"},
+    {"name": "dbrole_readwrite", "login": False, "roles": ["dbrole_readonly"],
+     "comment": "reads and writes every table"},
+    {"name": "dbrole_admin", "login": False, "roles": ["pg_monitor", "dbrole_readwrite"],
+     "comment": "creates objects that the other dbrole_* roles can use"},
+)
+
+# pg_default_privileges: what objects created later by the superuser, the
+# admin login and dbrole_admin grant to whom (ALTER DEFAULT PRIVILEGES, in
+# every database), with Pigsty's meaning and default list.
+DEFAULT_PRIVILEGES = (
+    "GRANT USAGE ON SCHEMAS TO dbrole_readonly",
+    "GRANT SELECT ON TABLES TO dbrole_readonly",
+    "GRANT SELECT ON SEQUENCES TO dbrole_readonly",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_readonly",
+    "GRANT USAGE ON SCHEMAS TO dbrole_offline",
+    "GRANT SELECT ON TABLES TO dbrole_offline",
+    "GRANT SELECT ON SEQUENCES TO dbrole_offline",
+    "GRANT EXECUTE ON FUNCTIONS TO dbrole_offline",
+    "GRANT INSERT ON TABLES TO dbrole_readwrite",
+    "GRANT UPDATE ON TABLES TO dbrole_readwrite",
+    "GRANT DELETE ON TABLES TO dbrole_readwrite",
+    "GRANT USAGE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT UPDATE ON SEQUENCES TO dbrole_readwrite",
+    "GRANT TRUNCATE ON TABLES TO dbrole_admin",
+    "GRANT REFERENCES ON TABLES TO dbrole_admin",
+    "GRANT TRIGGER ON TABLES TO dbrole_admin",
+    "GRANT CREATE ON SCHEMAS TO dbrole_admin",
+)
+# Object kinds as ALTER DEFAULT PRIVILEGES names them, their pg_default_acl
+# code, and the privileges each takes.
+PRIVILEGE_KINDS = {
+    "TABLES": ("r", ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")),
+    "SEQUENCES": ("S", ("USAGE", "SELECT", "UPDATE")),
+    "FUNCTIONS": ("f", ("EXECUTE",)),
+    "ROUTINES": ("f", ("EXECUTE",)),
+    "TYPES": ("T", ("USAGE",)),
+    "SCHEMAS": ("n", ("USAGE", "CREATE")),
+}
+_KIND_NAMES = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}
+# Keywords in either case; the grantee as PostgreSQL folds an unquoted name (lower case).
+_PRIVILEGE_RE = re.compile(r"(?i:GRANT)\s+(?P<privileges>[A-Za-z]+(?:\s*,\s*[A-Za-z]+)*)"
+                           r"\s+(?i:ON)\s+(?P<kind>[A-Za-z]+)\s+(?i:TO)\s+(?P<grantee>[a-z_][a-z0-9_]{0,62})")
+
+
+def default_objects(kind):
+    """Pigsty's defaults here: 'roles' (DEFAULT_ROLES) or 'privileges' (DEFAULT_PRIVILEGES), as new lists."""
+    if kind == "roles":
+        return [dict(item, roles=list(item.get("roles", []))) if "roles" in item else dict(item)
+                for item in DEFAULT_ROLES]
+    if kind == "privileges":
+        return list(DEFAULT_PRIVILEGES)
+    raise ValueError(f"{kind!r} is neither roles nor privileges")
+
+
+def privilege_grants(text):
+    """One pg_default_privileges item -> [(kind code, grantee, privilege)]; ValueError says what is wrong."""
+    match = _PRIVILEGE_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not GRANT <privileges> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> "
+                         "TO <role>, as in Pigsty (only grants, to one role, without quotes)")
+    kind = match["kind"].upper()
+    if kind not in PRIVILEGE_KINDS:
+        raise ValueError(f"{text!r}: {kind} is not one of " + ", ".join(PRIVILEGE_KINDS))
+    code, allowed = PRIVILEGE_KINDS[kind]
+    privileges = [word.strip().upper() for word in match["privileges"].split(",")]
+    if privileges == ["ALL"]:
+        privileges = list(allowed)
+    wrong = [word for word in privileges if word not in allowed]
+    if wrong:
+        raise ValueError(f"{text!r}: {', '.join(wrong)} is not a privilege on {kind}; it takes "
+                         + ", ".join(allowed))
+    return [(code, match["grantee"], privilege) for privilege in privileges]
+
+
+def privilege_errors(privileges, roles):
+    """Problems with pg_default_privileges; `roles` are the names the cluster creates or has built in."""
+    if not isinstance(privileges, (list, tuple)):
+        return ["is not a list; write it as [GRANT SELECT ON TABLES TO dbrole_readonly, ...]"]
+    errors = []
+    for number, text in enumerate(privileges, start=1):
+        try:
+            grants = privilege_grants(text)
+        except ValueError as exc:
+            errors.append(f"item {number} {exc}")
+            continue
+        grantee = grants[0][1]
+        if grantee not in roles and not grantee.startswith("pg_"):
+            errors.append(f"item {number} grants to {grantee}, which neither pg_default_roles nor pg_users "
+                          "create; add the role or fix the name")
+    return errors
+
+
+def default_privilege_statements(results, privileges, owners):
+    """[{db, statements}]: the ALTER DEFAULT PRIVILEGES each database still lacks, for one query per database.
+
+    `results` are the registered results of the patroni role's query of
+    pg_default_acl (rows: owner, kind, grantee, privilege), one per
+    database (item: the database, query_result: its rows). Only what is
+    missing is granted, so that a second run changes nothing; a grant made by
+    hand beyond the list is left alone.
+    """
+    wanted = {}
+    for text in privileges or []:
+        for code, grantee, privilege in privilege_grants(text):
+            for owner in owners:
+                wanted.setdefault((owner, code, grantee), set()).add(privilege)
+    out = []
+    for result in results or []:
+        have = {(row["owner"], row["kind"], row["grantee"], row["privilege"])
+                for row in result.get("query_result") or []}
+        statements = []
+        for (owner, code, grantee), wanted_privileges in sorted(wanted.items()):
+            missing = sorted(p for p in wanted_privileges if (owner, code, grantee, p) not in have)
+            if missing:
+                statements.append(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT {', '.join(missing)} "
+                                  f"ON {_KIND_NAMES[code]} TO {grantee}")
+        if statements:
+            out.append({"db": result["item"], "statements": statements})
+    return out

@@ -137,10 +137,6 @@ NOT_HONOURED = {
         "pgsql", (),
         "Patroni's timings come from the pg_rto presets or patroni_ttl, patroni_loop_wait and "
         "patroni_retry_timeout; remove pg_rto_plan"),
-    "pg_libs": (
-        "pgsql", (),
-        "shared_preload_libraries is not managed from pg_libs yet: set it in pg_parameters (the libraries"
-        " must be installed) and remove pg_libs"),
     "pg_checksum": (
         "pgsql", ("true",),
         "data checksums are always on for a new cluster here; remove pg_checksum"),
@@ -165,27 +161,12 @@ NOT_HONOURED = {
     "pg_init": (
         "pgsql", (),
         "no custom initialisation script is run; remove pg_init"),
-    "pg_default_roles": (
-        "pgsql", ("[]",),
-        "Pigsty's default roles (dbrole_readonly, dbrole_readwrite, ...) are not created yet; remove "
-        "pg_default_roles"),
-    "pg_default_privileges": (
-        "pgsql", ("[]",),
-        "default privileges are not managed yet; remove pg_default_privileges"),
     "pg_default_schemas": (
         "pgsql", ("[]",),
         "schemas are not managed yet; remove pg_default_schemas"),
     "pg_default_extensions": (
         "pgsql", ("[]",),
         "extensions are not managed yet; remove pg_default_extensions"),
-    "pg_hba_rules": (
-        "pgsql", ("[]",),
-        "pg_hba is written from pg_client_networks and pg_tls here (docs/security.md); remove "
-        "pg_hba_rules"),
-    "pg_default_hba_rules": (
-        "pgsql", ("[]",),
-        "pg_hba is written from pg_client_networks and pg_tls here (docs/security.md); remove "
-        "pg_default_hba_rules"),
     "pg_crontab": (
         "pgsql", ("[]",),
         "no crontab is written; backups are scheduled by pgbackrest_schedule; remove pg_crontab"),

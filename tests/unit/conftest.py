@@ -87,3 +87,11 @@ def fake_with_ips():
         m["host"] = MEMBER_IPS[m["name"]]
     yield cluster
     cluster.close()
+
+
+def three_member_cluster(**variables):
+    """(hostvars, groups) of cluster pg-test on three hosts, every host with `variables`."""
+    hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    hostvars = {h: {"pg_cluster": "pg-test", "pg_seq": i + 1, "pg_role": "primary" if i == 0 else "replica",
+                    **variables} for i, h in enumerate(hosts)}
+    return hostvars, {"all": hosts, "pg-test": hosts}

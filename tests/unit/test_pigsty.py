@@ -21,8 +21,8 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 
 @pytest.mark.parametrize("name, value", [
-    ("pg_port", 5433), ("pgbouncer_enabled", True), ("pg_hba_rules", [{"user": "all"}]),
-    ("pg_libs", "pg_stat_statements"), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
+    ("pg_port", 5433), ("pgbouncer_enabled", True), ("pgb_hba_rules", [{"user": "all"}]),
+    ("pg_weight", 100), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
     ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):

@@ -23,13 +23,13 @@ BIN = Path(sys.executable).parent
 # inventory file -> (number of problems, fragments the report must contain)
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
-    "pigsty-ha-trio": (17, [
+    "pigsty-ha-trio": (16, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, which this collection does not apply",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
         "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here",
         "pg_conf is Pigsty's, and this collection does not honour it",
-        "pg_hba_rules is Pigsty's", "pg_crontab is Pigsty's", "node_tune is Pigsty's",
+        "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
         "host 10.99.0.3: pg_offline_query is Pigsty's", "host 10.99.0.1: vip_role is Pigsty's",
         "pg_superuser_password is not set"]),
@@ -97,6 +97,10 @@ CASES = {
     "pgbackrest-mixed-members": (1, ["pgbackrest_enabled differs between hosts of the cluster (true on "
                                      "10.99.0.1, 10.99.0.2; false on 10.99.0.3)",
                                      "set it once in the vars of group pg-bad"]),
+    # A Pigsty rule with an address that is no alias, and one with a comment smuggled into a raw line.
+    "pg-hba-rules-bad": (2, ["pg_hba_rules item 1 (biz users) addr 'intranet,world' is neither an alias",
+                             "pg_default_hba_rules item 2 rules line 'host all all 0.0.0.0/0 trust #' has a "
+                             "line break, a control character, a quote or #"]),
     "pg-users-bad-name": (1, ["pg_users name 'app'; DROP ROLE app --' is not a valid PostgreSQL role name",
                               "quoted names are not supported"]),
 }
@@ -172,6 +176,9 @@ def test_pigsty_names_that_ask_for_nothing_new_pass_and_other_parts_are_named():
     assert "inventory check failed" not in result.stdout
     assert ("belong to Pigsty parts that pgha.cloud does not deploy and change nothing here: "
             "grafana_admin_password, infra_portal, region, version") in flat(result.stdout)
+    assert ("cluster pg-meta: the pg_hba rules dbsu access via local os user ident, dbsu replication from "
+            "local os ident, replicator replication from localhost, replicator replication from intranet, "
+            "replicator postgres db from intranet name postgres, replicator, rewind") in flat(result.stdout)
     secrets = list(password_values(yaml.safe_load(inventory.read_text())))
     for secret in secrets:
         assert secret not in result.stdout + result.stderr
