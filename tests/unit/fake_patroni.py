@@ -185,6 +185,11 @@ def _handler(fake, name):
         def do_GET_config(self, _request_body):
             self._reply(200, fake.config)
 
+        # Patroni's GET /leader: 200 while this member holds the leader key, whatever its state.
+        def do_GET_leader(self, _request_body):
+            holds = fake.get(name)["role"] == "leader"
+            self._reply(200 if holds else 503, {"role": "primary" if holds else "replica"})
+
         def do_GET_patroni(self, _request_body):
             m = fake.get(name)
             out = {"state": m["state"], "role": "primary" if m["role"] == "leader" else "replica",

@@ -26,6 +26,13 @@ def fake(fake_with_ips):
 
 
 @pytest.fixture
+def pg2_leads(fake):
+    """The fake Patroni after pg-2 took the leader key: its GET /leader answers 200."""
+    fake._promote("pg-2")
+    return fake
+
+
+@pytest.fixture
 def aws(moto):
     """Target groups and a private zone as the deploy would leave them, with pg-1 as primary."""
 
@@ -135,8 +142,9 @@ def records(aws):
     return out
 
 
-def test_promotion_moves_every_entry_point_to_the_new_primary(tmp_path, aws):
-    rc, log, took = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+def test_promotion_moves_every_entry_point_to_the_new_primary(tmp_path, aws, pg2_leads):
+    cfg = config(tmp_path, aws, "pg-2", pg2_leads)
+    rc, log, took = run_script(cfg, "on_role_change", "primary", "pg-test")
     assert rc == 0, log
     assert targets(aws, "primary") == [IPS["pg-2"]]
     assert targets(aws, "replica") == [IPS["pg-3"]]
@@ -147,11 +155,12 @@ def test_promotion_moves_every_entry_point_to_the_new_primary(tmp_path, aws):
     steps = [line.split(": ", 1)[1] for line in log.splitlines() if "(at " in line or "finished in" in line]
     print("promotion callback against moto:", "; ".join(steps), f"; {took:.2f}s with interpreter start")
     # Called again (Patroni may repeat a callback): nothing left to change.
-    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2", pg2_leads), "on_role_change", "primary",
+                                   "pg-test")
     assert rc == 0 and log.count("already right") == 4, log
 
 
-def test_promotion_of_the_last_replica_keeps_the_replica_name(tmp_path, aws):
+def test_promotion_of_the_last_replica_keeps_the_replica_name(tmp_path, aws, pg2_leads):
     aws["elb"].deregister_targets(
         TargetGroupArn=aws["arns"]["replica"], Targets=[{"Id": IPS["pg-3"], "Port": 5432}]
     )
@@ -173,7 +182,8 @@ def test_promotion_of_the_last_replica_keeps_the_replica_name(tmp_path, aws):
             ]
         },
     )
-    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2", pg2_leads), "on_role_change", "primary",
+                                   "pg-test")
     assert rc == 0, log
     assert records(aws)[REPLICA] == {"pg-2": [IPS["pg-2"]]}  # the leader serves reads until a replica streams
     assert targets(aws, "replica") == []
@@ -193,9 +203,9 @@ def test_on_stop_of_the_primary_leaves_the_primary_group(tmp_path, aws):
     assert targets(aws, "primary") == []
 
 
-def test_check_mode_changes_nothing(tmp_path, aws):
+def test_check_mode_changes_nothing(tmp_path, aws, pg2_leads):
     rc, log, _elapsed = run_script(
-        config(tmp_path, aws, "pg-2"), "--check", "on_role_change", "primary", "pg-test"
+        config(tmp_path, aws, "pg-2", pg2_leads), "--check", "on_role_change", "primary", "pg-test"
     )
     assert rc == 0 and "nlb primary: ['10.0.1.11:5432'] -> ['10.0.2.11:5432'] (at " in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
@@ -240,9 +250,10 @@ def test_reconcile_without_patroni_changes_nothing_and_exits_0(tmp_path, aws):
     assert targets(aws, "primary") == [IPS["pg-1"]]
 
 
-def test_unreachable_aws_is_logged_and_exits_0(tmp_path, aws):
+def test_unreachable_aws_is_logged_and_exits_0(tmp_path, aws, pg2_leads):
     cfg = config(
-        tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}"}
+        tmp_path, aws, "pg-2", pg2_leads,
+        aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}"},
     )
     rc, log, took = run_script(cfg, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "did not answer" in log, log
@@ -275,11 +286,12 @@ def silent_endpoint():
     server.close()
 
 
-def test_the_deadline_bounds_a_hanging_api(tmp_path, aws, silent_endpoint):
+def test_the_deadline_bounds_a_hanging_api(tmp_path, aws, silent_endpoint, pg2_leads):
     cfg = config(
         tmp_path,
         aws,
         "pg-2",
+        pg2_leads,
         deadline=1.5,
         aws={"region": MOTO_REGION, "endpoint_url": silent_endpoint, "read_timeout": 30},
     )
@@ -298,7 +310,7 @@ def test_bad_config_is_logged_and_exits_0(tmp_path):
     assert rc == 0 and "lacks node_ip" in log
 
 
-def test_node_layout_without_ansible(tmp_path, aws):
+def test_node_layout_without_ansible(tmp_path, aws, pg2_leads):
     """As installed on a node: the script, its module_utils files in lib/, no collection on the path."""
     node = tmp_path / "node"
     lib = node / "lib" / "ansible_collections" / "pgha" / "cloud" / "plugins" / "module_utils"
@@ -310,7 +322,7 @@ def test_node_layout_without_ansible(tmp_path, aws):
     (node / "lib" / "ansible").mkdir()
     (node / "lib" / "ansible" / "__init__.py").write_text("raise ImportError('no Ansible on this node')\n")
     rc, log, _elapsed = run_script(
-        config(tmp_path, aws, "pg-2"),
+        config(tmp_path, aws, "pg-2", pg2_leads),
         "on_role_change",
         "primary",
         "pg-test",
@@ -321,7 +333,7 @@ def test_node_layout_without_ansible(tmp_path, aws):
     assert targets(aws, "primary") == [IPS["pg-2"]]
 
 
-def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
+def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws, pg2_leads):
     """Patroni's REST password and the AWS keys sit in the config file; the journal never shows them."""
     secrets = dict(patroni_username="patroni", patroni_password="rest-s3cret")
     keys = dict(access_key="AKIAEXAMPLEKEY", secret_key="aws-s3cret", session_token="token-s3cret")
@@ -329,8 +341,9 @@ def test_credentials_in_the_config_stay_out_of_the_log(tmp_path, aws):
                  aws={"region": MOTO_REGION, "endpoint_url": aws["url"], **keys}, **secrets)
     rc, log, _elapsed = run_script(cfg, "--reconcile")
     assert rc == 0 and "no Patroni member answered" in log and "s3cret" not in log, log
-    cfg = config(tmp_path, aws, "pg-2", aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}",
-                                             **keys}, **secrets)
+    cfg = config(tmp_path, aws, "pg-2", pg2_leads,
+                 aws={"region": MOTO_REGION, "endpoint_url": f"http://127.0.0.1:{free_port()}", **keys},
+                 **secrets)
     rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "did not answer" in log and "s3cret" not in log, log
 
@@ -352,3 +365,68 @@ def test_fetch_cluster_checks_https_members_against_the_ca_file(test_ca, tmp_pat
         assert "set patroni_ca_file to the CA" in refused.value.message
     finally:
         fake.close()
+
+
+# ---------------------------------------------------------------- fencing by the leader key
+
+def test_a_late_promotion_callback_writes_nothing(tmp_path, aws, fake):
+    """pg-2's callback runs after pg-1 took the key back (a quick switchover back): pg-1 stays alone."""
+    cfg = config(tmp_path, aws, "pg-2", fake)
+    rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "pg-2 does not hold the leader key (GET /leader): a late callback" in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}
+
+
+def test_overlapping_promotion_callbacks_leave_one_primary_target(tmp_path, aws, pg2_leads):
+    """The race of two callbacks on two nodes at once: before the fence it left both in the group."""
+    results = {}
+
+    def callback(node):
+        node_dir = tmp_path / node
+        node_dir.mkdir()
+        results[node] = run_script(config(node_dir, aws, node, pg2_leads, lock_file=str(node_dir / "lock")),
+                                   "on_role_change", "primary", "pg-test")
+
+    threads = [threading.Thread(target=callback, args=(node,)) for node in ("pg-2", "pg-3")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(rc == 0 for rc, _log, _took in results.values()), results
+    assert targets(aws, "primary") == [IPS["pg-2"]]
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-2"]]}
+    assert "pg-3 does not hold the leader key" in results["pg-3"][1]
+
+
+def load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pgha_role_change", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.load_libraries()
+    return script
+
+
+def test_a_callback_that_loses_the_key_while_it_writes_takes_its_target_out(
+        tmp_path, aws, monkeypatch, caplog):
+    script = load_script()
+    answers = iter([True, False])  # holds the key before the writes, not after them
+    monkeypatch.setattr(script, "holds_leader_key", lambda cfg: next(answers))
+    cfg = json.loads(config(tmp_path, aws, "pg-2").read_text())
+    with caplog.at_level("INFO", logger="pgha-role-change"):
+        script.promoted(script.aws_client(cfg), cfg, False)
+    assert "pg-2 lost the leader key while it wrote" in caplog.text
+    # pg-1 was taken out by pg-2's write, pg-2 by its own second look: the reconciler of the leader fills it.
+    assert targets(aws, "primary") == []
+
+
+def test_a_silent_or_missing_patroni_api_fences_the_promotion(tmp_path, aws):
+    cfg = config(tmp_path, aws, "pg-2", patroni_urls=[f"http://127.0.0.1:{free_port()}"])
+    rc, log, _elapsed = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert "/leader did not answer: the primary entry points are left to the reconciler" in log, log
+    assert rc == 0
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "patroni_urls is not set" in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]

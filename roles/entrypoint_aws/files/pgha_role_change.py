@@ -131,10 +131,45 @@ def health_check(aws, cfg, ip, path, check):
     return awslib.health_check_id(aws, ip, port, path, check) if port else None
 
 
+def holds_leader_key(cfg):
+    """Whether this node's Patroni holds the leader key now: GET /leader on its own REST API (200 or not).
+
+    Asked from Patroni itself, not from the DCS view of GET /cluster, which
+    may lag a loop behind a promotion. Raises PatroniError when it does not
+    answer: the primary entry points are then left to the reconciler.
+    """
+    if patroni_core is None:
+        load_libraries()
+    urls = cfg.get("patroni_urls") or []
+    if not urls:
+        raise ConfigError("patroni_urls is not set: the callback cannot check that this node holds the "
+                          "leader key, so it writes no primary entry point")
+    client = patroni_core.PatroniClient(
+        urls[:1], patroni_core.stdlib_transport(ca_file=cfg.get("patroni_ca_file")),
+        username=cfg.get("patroni_username"), password=cfg.get("patroni_password"),
+        timeout=float(cfg.get("patroni_timeout", 2)), retries=0, option_names=PATRONI_SETTINGS)
+    status = client.health(urls[0], "leader")
+    if status == 0:
+        raise PatroniError(f"{urls[0]}/leader did not answer: the primary entry points are left to the "
+                           "reconciler")
+    return status == 200
+
+
 def promoted(aws, cfg, check):
-    """This node is the new primary: it alone in the primary group and name, out of the replica ones."""
+    """This node is the new primary: it alone in the primary group and name, out of the replica ones.
+
+    Fenced by the leader key: a callback that runs late, when this node no
+    longer holds the key (a quick switchover back, a failover while the
+    callback waited for the lock), writes nothing; one that loses the key
+    while it writes takes its primary target out again. Two callbacks that
+    overlap therefore never leave two primaries in the primary group.
+    """
     ip, name, port = cfg["node_ip"], cfg["node_name"], int(cfg.get("data_port", 5432))
     nlb, r53 = cfg.get("nlb") or {}, cfg.get("route53") or {}
+    if not holds_leader_key(cfg):
+        log.warning("%s does not hold the leader key (GET /leader): a late callback; the primary entry "
+                    "points are left to the leader", name)
+        return
     if nlb.get("primary_target_group_arn"):
         report(
             "nlb primary",
@@ -170,6 +205,9 @@ def promoted(aws, cfg, check):
             f"route53 {replica_name}",
             awslib.sync_records(aws, r53["zone_id"], replica_name, want, True, check),
         )
+    if not holds_leader_key(cfg):
+        log.warning("%s lost the leader key while it wrote: taking it out of the primary group again", name)
+        not_primary(aws, cfg, check)
 
 
 def not_primary(aws, cfg, check):
