@@ -22,6 +22,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.pgha.cloud.plugins.module_utils.cluster import hba_address
+
 SCRAM = "scram-sha-256"
 # Pigsty's auth names -> pg_hba methods. Passwords are stored as SCRAM here,
 # so md5 (which then runs SCRAM) passes through as PostgreSQL reads it.
@@ -183,10 +185,8 @@ def _addresses(addr, context):
         return list(INTRANET)
     if addr in ("world", "all"):
         return ["0.0.0.0/0", "::/0"]
-    if addr == "cluster":
-        return [str(_network(a) or a) for a in context.get("cluster") or []]
-    if addr == "infra":
-        return [str(_network(a) or a) for a in context.get("infra") or []]
+    if addr in ("cluster", "infra"):
+        return [hba_address(a) for a in context.get(addr) or []]
     return [_network(addr)]
 
 

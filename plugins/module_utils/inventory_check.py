@@ -561,16 +561,26 @@ def _network_problem(value):
     return f"is not a network; {hint}"
 
 
+# The roles the cluster makes for itself: (ours, Pigsty's name, the role default, what it is).
+_OWN_USERS = {
+    "superuser": ("patroni_superuser_username", None, "postgres", "the superuser"),
+    "replication": ("patroni_replication_username", "pg_replication_username", "replicator",
+                    "the replication user"),
+    "rewind": ("patroni_rewind_username", None, "rewind", "the pg_rewind user"),
+    "admin": ("patroni_admin_username", None, "dbadmin", "the admin login"),
+    "monitor": ("patroni_monitor_username", "pg_monitor_username", "dbmonitor", "the monitoring login"),
+}
+
+
+def _own_user_names(hostvars, host):
+    """{'superuser': 'postgres', 'replication': 'replicator', ...} as the patroni role will name them."""
+    return {key: str(_get(hostvars, host, ours) or (pigsty and _get(hostvars, host, pigsty)) or default)
+            for key, (ours, pigsty, default, _what) in _OWN_USERS.items()}
+
+
 def _cluster_users(hostvars, host):
     """The roles the cluster makes for itself, by name: no pg_users item may name one."""
-    def named(ours, pigsty, default):
-        return str(_get(hostvars, host, ours) or (pigsty and _get(hostvars, host, pigsty)) or default)
-    return {named("patroni_superuser_username", None, "postgres"): "the superuser",
-            named("patroni_replication_username", "pg_replication_username", "replicator"):
-                "the replication user",
-            named("patroni_rewind_username", None, "rewind"): "the pg_rewind user",
-            named("patroni_admin_username", None, "dbadmin"): "the admin login",
-            named("patroni_monitor_username", "pg_monitor_username", "dbmonitor"): "the monitoring login"}
+    return {name: _OWN_USERS[key][3] for key, name in _own_user_names(hostvars, host).items()}
 
 
 def _reserved_name_errors(where, name, value, reserved):
@@ -660,11 +670,9 @@ def hba_notes(hostvars, groups):
     notes = []
     for cluster in _cluster_groups(hostvars, groups):
         for host in _members(hostvars, groups, cluster)[:1]:
-            users = {"${dbsu}": str(_get(hostvars, host, "patroni_superuser_username") or "postgres"),
-                     "${repl}": str(_get(hostvars, host, "patroni_replication_username")
-                                    or _get(hostvars, host, "pg_replication_username") or "replicator")}
-            reserved = list(users.values()) + [str(_get(hostvars, host, "patroni_rewind_username")
-                                                   or "rewind")]
+            names = _own_user_names(hostvars, host)
+            users = {"${dbsu}": names["superuser"], "${repl}": names["replication"]}
+            reserved = [names["superuser"], names["replication"], names["rewind"]]
             rules = []
             for name in hba.RULE_VARS:
                 value = _get(hostvars, host, name)

@@ -138,16 +138,12 @@ def holds_leader_key(cfg):
     may lag a loop behind a promotion. Raises PatroniError when it does not
     answer: the primary entry points are then left to the reconciler.
     """
-    if patroni_core is None:
-        load_libraries()
     urls = cfg.get("patroni_urls") or []
     if not urls:
         raise ConfigError("patroni_urls is not set: the callback cannot check that this node holds the "
                           "leader key, so it writes no primary entry point")
-    client = patroni_core.PatroniClient(
-        urls[:1], patroni_core.stdlib_transport(ca_file=cfg.get("patroni_ca_file")),
-        username=cfg.get("patroni_username"), password=cfg.get("patroni_password"),
-        timeout=float(cfg.get("patroni_timeout", 2)), retries=0, option_names=PATRONI_SETTINGS)
+    client = patroni_client(urls[:1], float(cfg.get("patroni_timeout", 2)), cfg.get("patroni_username"),
+                            cfg.get("patroni_password"), cfg.get("patroni_ca_file"))
     status = client.health(urls[0], "leader")
     if status == 0:
         raise PatroniError(f"{urls[0]}/leader did not answer: the primary entry points are left to the "
@@ -237,25 +233,30 @@ def role_change(cfg, action, role, cluster, check=False):
         log.info("%s %s: nothing to do", action, role)
 
 
-def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
-    """GET /cluster from the first of `urls` that answers; raises PatroniError naming every URL tried.
+def patroni_client(urls, timeout=2.0, username=None, password=None, cafile=None):
+    """A Patroni REST client for `urls`, one try per URL: the deadline leaves no room for retries.
 
     https URLs are checked against `cafile` (the deployment's CA), else the system's CAs.
-    One try per URL: the deadline leaves no room for retries.
     """
     if patroni_core is None:
         load_libraries()
+    return patroni_core.PatroniClient(
+        urls,
+        patroni_core.stdlib_transport(ca_file=cafile),
+        username=username,
+        password=password,
+        timeout=timeout,
+        retries=0,
+        option_names=PATRONI_SETTINGS,
+    )
+
+
+def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
+    """GET /cluster from the first of `urls` that answers; raises PatroniError naming every URL tried."""
+    if patroni_core is None:
+        load_libraries()
     try:
-        client = patroni_core.PatroniClient(
-            urls,
-            patroni_core.stdlib_transport(ca_file=cafile),
-            username=username,
-            password=password,
-            timeout=timeout,
-            retries=0,
-            option_names=PATRONI_SETTINGS,
-        )
-        return client.cluster()
+        return patroni_client(urls, timeout, username, password, cafile).cluster()
     except patroni_core.PatroniError as e:
         raise PatroniError(e.message) from None
 
