@@ -24,6 +24,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pg_settings,
     pgbackrest,
     pgbackrest_hosts,
+    pgbouncer,
     presets,
     tls,
     vip,
@@ -113,9 +114,10 @@ def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
     return haproxy.cluster_ports(hostvars, groups, cluster_name, ports)
 
 
-def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
+def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576,
+                 pg_port=5432):
     """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
-    return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag)
+    return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag, pg_port)
 
 
 def haproxy_port_clashes(plan, other_ports):
@@ -211,6 +213,11 @@ def hba_custom_lines(rules, users, reserved, pg_role, cluster_addresses=(), infr
     return lines
 
 
+def pgbouncer_config(users, databases, pg_port, admin_user, auth_query, sources, tls):
+    """What the pgbouncer role writes: pooled databases, user pool settings, auth_query, hba lines."""
+    return pgbouncer.config(users, databases, pg_port, admin_user, auth_query, sources, tls)
+
+
 def _clear_errors(func):
     """A ValueError of module_utils (its message names the variable and the fix) as a filter error."""
     @functools.wraps(func)
@@ -247,6 +254,7 @@ class FilterModule(object):
             "haproxy_routes": cluster.haproxy_routes,
             "etcd_initial_cluster": cluster.etcd_initial_cluster,
             "hba_rules": cluster.hba_rules,
+            "pg_ident_lines": cluster.pg_ident_lines,
             "hba_custom_lines": hba_custom_lines,
             "pg_library_parameters": pg_settings.library_parameters,
             "pg_default_privilege_statements": pg_objects.default_privilege_statements,
@@ -282,4 +290,6 @@ class FilterModule(object):
             "pgbackrest_restore_options": pgbackrest_restore_options,
             "pgbackrest_clone_errors": pgbackrest.clone_errors,
             "pgbackrest_clone_stanza_command": pgbackrest.clone_stanza_command,
+            "pgbouncer_config": pgbouncer_config,
+            "pgbouncer_auth_sql": pgbouncer.auth_function_sql,
         }

@@ -225,8 +225,17 @@ def hba_address(address):
         return text
 
 
+# The pg_ident map that lets the postgres account log in as pgbouncer's auth_query role.
+POOLER_IDENT_MAP = "pgha_pgbouncer"
+
+
+def pg_ident_lines(pooler_user, os_user="postgres"):
+    """pg_ident.conf lines: the postgres account may log in as `pooler_user` (none when it is empty)."""
+    return [f"{POOLER_IDENT_MAP} {os_user} {pooler_user}"] if pooler_user else []
+
+
 def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None,
-              rewind_user=None, tls="require", custom=None):
+              rewind_user=None, tls="require", custom=None, pooler_user=None):
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
     The superuser logs in on the local socket only (peer); the rewind user only
@@ -241,6 +250,10 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     `custom` are the inventory's own lines (hba.render, Pigsty's
     pg_hba_rules): after the rules for those three users, which they cannot
     loosen, and before the ones for everybody else, which they can narrow.
+
+    `pooler_user` is pgbouncer's auth_query role: the postgres account logs in
+    as it by peer on the socket (pg_ident map pgha_pgbouncer), never over the
+    network.
     """
     if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
@@ -255,6 +268,9 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
         f"host all {replication_user} all reject",
         f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256",
     ]
+    if pooler_user:
+        rules[1:1] = [f"local all {pooler_user} peer map={POOLER_IDENT_MAP}"]
+        rules.append(f"host all {pooler_user} all reject")
     for address in member_addresses:
         rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
         if rewind_user:

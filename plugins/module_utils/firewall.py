@@ -18,6 +18,8 @@ to whom follows the "Ports" table of docs/security.md:
 
 - patroni_pg_port (5432) on members: the members, the HAProxy hosts routing to
   the cluster, its pg_client_networks;
+- pgbouncer_port (6432) on members of a cluster with pgbouncer_enabled: the
+  same sources as PostgreSQL;
 - patroni_rest_port (8008) on members: the members, those HAProxy hosts, the
   admin networks (and pg_client_networks when an NLB checks the members);
 - VRRP (IP protocol 112) on members of a cluster with the vip entry point: the members;
@@ -49,7 +51,12 @@ import ipaddress
 import re
 
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, pgbackrest, pgbackrest_hosts
+from ansible_collections.pgha.cloud.plugins.module_utils import (
+    haproxy,
+    pgbackrest,
+    pgbackrest_hosts,
+    pgbouncer,
+)
 
 VRRP = "vrrp"
 PROTOCOLS = ("tcp", "udp", VRRP)
@@ -237,6 +244,10 @@ def _postgres_rules(rules, hostvars, groups, host, name, admin):
     pg_label = "PostgreSQL (patroni_pg_port)"
     rules.add("tcp", _port(ports[pg_label], f"host {host}: patroni_pg_port"), f"{pg_label} of {label}",
               member_addresses + proxies + clients)
+    if pgbouncer.enabled(hostvars, host):
+        # The same sources as PostgreSQL: pgbouncer admits what pg_hba admits.
+        rules.add("tcp", _port(pgbouncer.port(hostvars, host), f"host {host}: pgbouncer_port"),
+                  f"pgbouncer (pgbouncer_port) of {label}", member_addresses + proxies + clients)
 
     rest_label = "the Patroni REST API (patroni_rest_port)"
     rest_sources = member_addresses + proxies + admin

@@ -276,24 +276,31 @@ def client_sources(hostvars, groups, cluster, members):
     return out
 
 
-def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576):
+def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576,
+                 pg_port=5432):
     """Everything haproxy.cfg.j2 writes for the clusters one HAProxy routes to.
 
     Per cluster: its ports, the check timings of its own pg_rto preset (a proxy
     host has no pg_rto of its own), the networks its frontends accept clients
-    from, its services with their Patroni checks, and its servers
+    from, its services with their Patroni checks and the port each leads to on
+    the members (pgbouncer's or PostgreSQL's `pg_port`), and its servers
     (`<pg_cluster>-<pg_seq>` at the member's address), leaving out
     `leaving_hosts`.
     """
+    # Imported here: pgbouncer builds on this module's helpers.
+    from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer
+
     plan = []
     for cluster in clusters:
         members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)
         first = (groups.get(cluster) or [None])[0]
         rto = host_var(hostvars, first, "pg_rto")
         ports = cluster_ports(hostvars, groups, cluster, fallback)
+        server_ports = pgbouncer.server_ports(hostvars, first, _as_port(pg_port))
         services = []
         for service in SERVICES:
             entry = {"name": service["name"], "port": ports[service["name"]],
+                     "server_port": server_ports[service["name"]],
                      "check": service["check"].format(lag=replica_max_lag)}
             if "fallback" in service:
                 entry["fallback"] = service["fallback"]

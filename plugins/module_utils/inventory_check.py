@@ -37,6 +37,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pg_settings,
     pgbackrest,
     pgbackrest_hosts,
+    pgbouncer,
     pigsty,
     presets,
     vip,
@@ -61,6 +62,7 @@ PG_USERNAME_VARS = (
     "patroni_monitor_username",
     "pg_replication_username",
     "pg_monitor_username",
+    "pgbouncer_auth_username",
 )
 # Pigsty's name -> ours, where the roles take Pigsty's as the default of ours.
 PIGSTY_ALIASES = (("pg_replication_username", "patroni_replication_username"),
@@ -118,7 +120,10 @@ TIMING_OVERRIDES = (
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
                      "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets",
-                     "pg_tls", "pg_parameters", "patroni_postgresql_parameters")
+                     "pg_tls", "pg_parameters", "patroni_postgresql_parameters",
+                     # HAProxy reads them from the cluster's first host.
+                     "pgbouncer_enabled", "pgbouncer_port", "pg_default_service_dest",
+                     "pgbouncer_auth_query", "pgbouncer_auth_username")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # A Debian package name, optionally pinned (apt's name=version).
@@ -580,7 +585,11 @@ def _own_user_names(hostvars, host):
 
 def _cluster_users(hostvars, host):
     """The roles the cluster makes for itself, by name: no pg_users item may name one."""
-    return {name: _OWN_USERS[key][3] for key, name in _own_user_names(hostvars, host).items()}
+    users = {name: _OWN_USERS[key][3] for key, name in _own_user_names(hostvars, host).items()}
+    if pgbouncer.enabled(hostvars, host):
+        name = str(_get(hostvars, host, "pgbouncer_auth_username") or pgbouncer.DEFAULT_AUTH_USER)
+        users[name] = "pgbouncer's auth_query role (pgbouncer_auth_username)"
+    return users
 
 
 def _reserved_name_errors(where, name, value, reserved):
@@ -1344,7 +1353,7 @@ def _port_clash_errors(hostvars, groups, clusters):
                 for name in served]
         others = haproxy.host_ports(hostvars, host, haproxy.HAPROXY_PORTS)
         if _pg_cluster(hostvars, host) is not None:
-            others.update(haproxy.host_ports(hostvars, host, haproxy.POSTGRES_NODE_PORTS))
+            others.update(pgbouncer.node_ports(hostvars, host))
         if host in etcd:
             others.update(haproxy.host_ports(hostvars, host, haproxy.ETCD_MEMBER_PORTS))
         clashes = haproxy.port_clashes(plan, others)
@@ -1672,6 +1681,119 @@ def _shared_repository_errors(hostvars, groups, clusters):
     return errors
 
 
+# ---------------------------------------------------------------- pgbouncer
+
+# pgbouncer settings the role writes itself: pgbouncer_parameters may not set them.
+PGBOUNCER_MANAGED = ("listen_addr", "listen_port", "unix_socket_dir", "syslog", "auth_type", "auth_hba_file",
+                     "auth_file", "auth_user", "auth_query", "client_tls_sslmode", "client_tls_cert_file",
+                     "client_tls_key_file", "client_tls_ca_file", "client_tls_protocols", "pool_mode",
+                     "max_client_conn", "default_pool_size", "min_pool_size", "reserve_pool_size",
+                     "reserve_pool_timeout", "max_db_connections", "max_user_connections", "server_lifetime",
+                     "server_reset_query", "ignore_startup_parameters", "logfile", "pidfile", "user",
+                     "admin_users", "stats_users")
+_PGBOUNCER_SETTING_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _given(hostvars, cluster, members, name):
+    """(value, where) for each value of `name` that hosts of the cluster set, hosts that agree together."""
+    return [(value, _where(cluster, hosts)) for value, hosts in _by_value(hostvars, members, name)
+            if value is not None]
+
+
+def _pgbouncer_errors(hostvars, cluster, members):
+    """Pigsty's pgbouncer settings: values pgbouncer takes, and no plaintext where pg_tls asks for TLS."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pgbouncer_enabled"):
+        if haproxy.parse_bool(value, True) is None:
+            errors.append(f"{_where(cluster, hosts)}: pgbouncer_enabled {_show(value)} is not true or false")
+    for value, hosts in _by_value(hostvars, members, "pgbouncer_auth_query"):
+        if haproxy.parse_bool(value, True) is None:
+            errors.append(f"{_where(cluster, hosts)}: pgbouncer_auth_query {_show(value)} is not true or "
+                          "false")
+    for value, where in _given(hostvars, cluster, members, "pgbouncer_port"):
+        if as_int(value) is None or not 1 <= as_int(value) <= 65535:
+            errors.append(f"{where}: pgbouncer_port {_show(value)} is not a port number (1-65535); remove it "
+                          "for Pigsty's 6432")
+    for value, where in _given(hostvars, cluster, members, "pgbouncer_poolmode"):
+        if str(value) not in pgbouncer.POOL_MODES:
+            errors.append(f"{where}: pgbouncer_poolmode {_show(value)} is not one of "
+                          f"{', '.join(pgbouncer.POOL_MODES)}")
+    for value, where in _given(hostvars, cluster, members, "pgbouncer_ignore_param"):
+        errors.extend(f"{where}: {problem}" for problem in pgbouncer.ignore_param_errors(value))
+    modes = _group_hosts(members, lambda host: (str(_get(hostvars, host, "pg_tls") or "require"),
+                                                _get(hostvars, host, "pgbouncer_sslmode")))
+    for (tls, mode), hosts in modes:
+        if mode is None:
+            continue
+        if str(mode) not in pgbouncer.SSL_MODES:
+            errors.append(f"{_where(cluster, hosts)}: pgbouncer_sslmode {_show(mode)} is not one of "
+                          f"{', '.join(pgbouncer.SSL_MODES)} (no client certificates are issued, so the "
+                          "verify-* modes cannot be served)")
+        elif tls == "require" and str(mode) in pgbouncer.PLAINTEXT_SSL_MODES:
+            errors.append(f"{_where(cluster, hosts)}: pgbouncer_sslmode {mode} would let clients log in to "
+                          "pgbouncer in plaintext while pg_tls: require asks them for TLS; remove "
+                          "pgbouncer_sslmode (it follows pg_tls) or set pg_tls: prefer for the cluster")
+    errors.extend(_pgbouncer_destination_errors(hostvars, cluster, members))
+    errors.extend(_pgbouncer_parameter_errors(hostvars, cluster, members))
+    errors.extend(_pgbouncer_off_errors(hostvars, cluster, members))
+    return errors
+
+
+def _pgbouncer_off_errors(hostvars, cluster, members):
+    """pgbouncer options on users and databases of a cluster without pgbouncer: named, never ignored."""
+    errors = []
+    off = [host for host in members if pgbouncer.enabled(hostvars, host) is False]
+    keys = {"pg_users": ("pgbouncer",), "pg_databases": tuple(pgbouncer.DATABASE_POOL_KEYS)}
+    for name, options in keys.items():
+        for value, hosts in _by_value(hostvars, off, name):
+            if not isinstance(value, (list, tuple)):
+                continue
+            for number, item in enumerate(value, start=1):
+                if not isinstance(item, dict):
+                    continue
+                given = [key for key in options if item.get(key) is not None
+                         and not (key == "pgbouncer" and haproxy.parse_bool(item[key], None) is False)]
+                if given:
+                    errors.append(f"{_where(cluster, hosts)}: {name} item {number} ({item.get('name')}) has "
+                                  f"{', '.join(given)}, but pgbouncer_enabled is not true for the cluster "
+                                  "(pgbouncer is off by default here, unlike in Pigsty); set "
+                                  "pgbouncer_enabled: true, or remove them")
+    return errors
+
+
+def _pgbouncer_destination_errors(hostvars, cluster, members):
+    errors = []
+    for value, where in _given(hostvars, cluster, members, "pg_default_service_dest"):
+        if str(value) not in pgbouncer.DESTINATIONS:
+            errors.append(f"{where}: pg_default_service_dest {_show(value)} is not pgbouncer or postgres")
+        elif str(value) == "pgbouncer" and not pgbouncer.enabled(hostvars, members[0]):
+            errors.append(f"{where}: pg_default_service_dest: pgbouncer, but pgbouncer_enabled is not true "
+                          "for the cluster (pgbouncer is off by default here, unlike in Pigsty); set "
+                          "pgbouncer_enabled: true, or pg_default_service_dest: postgres")
+    return errors
+
+
+def _pgbouncer_parameter_errors(hostvars, cluster, members):
+    errors = []
+    for value, where in _given(hostvars, cluster, members, "pgbouncer_parameters"):
+        if not isinstance(value, dict):
+            errors.append(f"{where}: pgbouncer_parameters {_show(value)} is not a mapping of setting names "
+                          "to values")
+            continue
+        for name, setting in value.items():
+            if not (isinstance(name, str) and _PGBOUNCER_SETTING_RE.fullmatch(name)):
+                errors.append(f"{where}: pgbouncer_parameters has {_show(name)}, which is not a pgbouncer "
+                              "setting name (lower-case letters, digits and _)")
+            elif name in PGBOUNCER_MANAGED:
+                errors.append(f"{where}: pgbouncer_parameters sets {name}, which the pgbouncer role writes "
+                              "itself; use the role's variable (docs/pooling.md) or remove it")
+            elif isinstance(setting, (dict, list)) or any(c in str(setting) for c in "\n\r#;") \
+                    or str(setting) != str(setting).strip():
+                errors.append(f"{where}: pgbouncer_parameters {name} must be one plain value (no newline, "
+                              "# or ;, no surrounding spaces)")
+    return errors
+
+
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
@@ -1679,7 +1801,7 @@ SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
                    _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
-                   _library_errors, _default_privilege_errors)
+                   _library_errors, _default_privilege_errors, _pgbouncer_errors)
 
 
 def _errors(hostvars, groups, checks):

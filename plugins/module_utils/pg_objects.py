@@ -20,15 +20,16 @@ import datetime
 import re
 
 # The same reading of Ansible's booleans as everywhere in the inventory check.
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, pgbouncer
 
 # Pigsty's role flags and their defaults, in the order they are written.
 FLAGS = (("login", True), ("superuser", False), ("createdb", False), ("createrole", False),
          ("inherit", True), ("replication", False), ("bypassrls", False))
+# pgbouncer's flag and Pigsty's pool_* options of a database are read by the pgbouncer role.
 USER_KEYS = ("name", "password", "attributes", "roles") + tuple(flag for flag, _default in FLAGS) + (
-    "connlimit", "comment", "expire_at")
+    "connlimit", "comment", "expire_at", "pgbouncer")
 DATABASE_KEYS = ("name", "owner", "encoding", "template", "locale", "lc_collate", "lc_ctype", "tablespace",
-                 "connlimit", "comment")
+                 "connlimit", "comment", "pgbouncer") + tuple(pgbouncer.DATABASE_POOL_KEYS)
 # A PostgreSQL name as the roles write it unquoted (users, databases, owners, templates, tablespaces).
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _ENCODING_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -37,6 +38,7 @@ _LOCALE_RE = re.compile(r"[A-Za-z0-9_.@-]{1,100}")
 USER_KEY_HINTS = {
     "expire_in": ("use expire_at with a date (a count of days from each run would move the expiry on "
                   "every run)"),
+    **{key: pgbouncer.USER_POOL_HINT for key in pgbouncer.USER_POOL_KEYS},
 }
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ATTRIBUTE_RE = re.compile(r"(?:NO)?(?:LOGIN|SUPERUSER|CREATEDB|CREATEROLE|INHERIT|REPLICATION|BYPASSRLS)")
@@ -91,7 +93,7 @@ def user_errors(item):
         hint = USER_KEY_HINTS.get(key)
         errors.append(f"has {key}, which this collection does not apply"
                       + (f": {hint}" if hint else
-                         " (Pigsty's pgbouncer, parameters, pool_* and other options are not supported yet,"
+                         " (Pigsty's parameters, search_path and other options are not supported yet,"
                          " see docs/from-pigsty.md); remove it"))
     flags = [flag for flag, _default in FLAGS if flag in item]
     if flags and item.get("attributes") not in (None, ""):
@@ -105,6 +107,7 @@ def user_errors(item):
             errors.append("attributes must be a comma-separated list of [NO]LOGIN, [NO]SUPERUSER, "
                           "[NO]CREATEDB, [NO]CREATEROLE, [NO]INHERIT, [NO]REPLICATION, [NO]BYPASSRLS")
     errors.extend(_limit_and_comment_errors(item))
+    errors.extend(pgbouncer.pool_errors(item))
     expire_at = item.get("expire_at")
     if expire_at is not None and not _valid_date(expire_at):
         errors.append(f"expire_at {expire_at!r} is not a date YYYY-MM-DD or 'infinity'")
@@ -136,7 +139,7 @@ def database_errors(item):
     for key in item:
         if key not in DATABASE_KEYS:
             errors.append(f"has {key}, which this collection does not apply (Pigsty's baseline, schemas, "
-                          "extensions, pgbouncer, pool_* and other options are not supported yet, see "
+                          "extensions, pool_auth_user and other options are not supported yet, see "
                           "docs/from-pigsty.md); remove it")
     for key in ("template", "tablespace"):
         value = item.get(key)
@@ -150,6 +153,7 @@ def database_errors(item):
         if value is not None and not (isinstance(value, str) and _LOCALE_RE.fullmatch(value)):
             errors.append(f"{key} {value!r} is not a locale name such as C.UTF-8 or en_US.UTF-8")
     errors.extend(_limit_and_comment_errors(item))
+    errors.extend(pgbouncer.pool_errors(item, pgbouncer.DATABASE_POOL_KEYS))
     return errors
 
 

@@ -178,9 +178,6 @@ NOT_HONOURED = {
         "pgsql", (),
         "HAProxy serves the primary, replica and default ports (pg_haproxy_ports); remove "
         "pg_default_services"),
-    "pg_default_service_dest": (
-        "pgsql", ("postgres",),
-        "there is no pgbouncer yet: services lead to PostgreSQL; remove pg_default_service_dest"),
     "pg_service_provider": (
         "pgsql", ("''",),
         "HAProxy runs on the cluster's nodes or on the pg_proxy group; remove pg_service_provider"),
@@ -199,34 +196,17 @@ NOT_HONOURED = {
     "patroni_log_dir": (
         "pgsql", (),
         "Patroni logs to the journal; remove patroni_log_dir"),
-    "pgbouncer_enabled": (
-        "pgsql", ("false",),
-        "pgbouncer is not deployed yet; set pgbouncer_enabled: false or remove it, and connect through "
-        "HAProxy"),
-    "pgbouncer_port": (
-        "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_port"),
     "pgbouncer_log_dir": (
         "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_log_dir"),
-    "pgbouncer_auth_query": (
-        "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_auth_query"),
-    "pgbouncer_poolmode": (
-        "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_poolmode"),
-    "pgbouncer_sslmode": (
-        "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_sslmode"),
-    "pgbouncer_ignore_param": (
-        "pgsql", (),
-        "pgbouncer is not deployed yet; remove pgbouncer_ignore_param"),
+        "pgbouncer logs to the journal (journalctl -u pgbouncer); remove pgbouncer_log_dir"),
     "pgb_hba_rules": (
         "pgsql", ("[]",),
-        "pgbouncer is not deployed yet; remove pgb_hba_rules"),
+        "pgbouncer's rules follow pg_users' pgbouncer flags, pgbouncer_auth_query and the addresses "
+        "PostgreSQL admits (docs/pooling.md); remove pgb_hba_rules"),
     "pgb_default_hba_rules": (
         "pgsql", ("[]",),
-        "pgbouncer is not deployed yet; remove pgb_default_hba_rules"),
+        "pgbouncer's rules follow pg_users' pgbouncer flags, pgbouncer_auth_query and the addresses "
+        "PostgreSQL admits (docs/pooling.md); remove pgb_default_hba_rules"),
     "cert_validity": (
         "pgsql", (),
         "certificate lifetimes are pki_cert_days and pki_ca_days here; rename the variable"),

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name, value", [
-    ("pg_port", 5432), ("pg_port", "5432"), ("pgbouncer_enabled", False), ("pgbouncer_enabled", "no"),
+    ("pg_port", 5432), ("pg_port", "5432"), ("pgb_hba_rules", []), ("pgb_default_hba_rules", []),
     ("patroni_enabled", "yes"), ("pg_hba_rules", []), ("pg_files", []), ("pg_dbsu_password", ""),
     ("node_pip_packages", ""), ("etcd_cluster", "etcd"), ("pg_mode", "pgsql"), ("pg_delay", 0),
     ("pg_port", None),
@@ -21,7 +21,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 
 @pytest.mark.parametrize("name, value", [
-    ("pg_port", 5433), ("pgbouncer_enabled", True), ("pgb_hba_rules", [{"user": "all"}]),
+    ("pg_port", 5433), ("pgbouncer_log_dir", "/pg/log/pgbouncer"), ("pgb_hba_rules", [{"user": "all"}]),
     ("pg_weight", 100), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
     ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
@@ -40,7 +40,9 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
                 "patroni_password", "patroni_username", "patroni_port", "pg_dbsu_password",
                 "patroni_watchdog_mode", "etcd_root_password", "node_etc_hosts",
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
-                "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password")
+                "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password",
+                "pgbouncer_enabled", "pgbouncer_port", "pgbouncer_poolmode", "pgbouncer_sslmode",
+                "pgbouncer_auth_query", "pgbouncer_ignore_param", "pg_default_service_dest")
     assert not set(honoured) & set(pigsty.NOT_HONOURED)
 
 
@@ -77,7 +79,8 @@ def test_pg_role_offline_is_named():
 def test_pigsty_user_options_not_applied_are_refused_before_any_host_changes():
     hostvars, groups = valid_inventory()
     set_all(hostvars, "pg_users", [
-        {"name": "app", "password": "Sx-app-0a1b", "pgbouncer": True, "login": True, "expire_in": 30},
+        {"name": "app", "password": "Sx-app-0a1b", "parameters": {"work_mem": "64MB"}, "login": True,
+         "expire_in": 30},
         {"name": "viewer", "roles": ["pg_read_all_data"]},
         {"name": "dbrole_readonly", "login": False},
     ])
@@ -85,7 +88,7 @@ def test_pigsty_user_options_not_applied_are_refused_before_any_host_changes():
     assert len(errors) == 3, errors
     assert any("pg_users item 1 (app) has expire_in, which this collection does not apply: use expire_at"
                in error for error in errors), errors
-    assert any("pg_users item 1 (app) has pgbouncer, which this collection does not apply" in error
+    assert any("pg_users item 1 (app) has parameters, which this collection does not apply" in error
                for error in errors), errors
     assert "pg_users item 2 (viewer) has no password" in errors[2]
 

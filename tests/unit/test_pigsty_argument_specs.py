@@ -61,7 +61,7 @@ def test_the_check_refuses_what_the_spec_refuses():
     options = yaml.safe_load((ROOT / "roles" / "patroni" / "meta" / "argument_specs.yml").read_text())
     options = options["argument_specs"]["main"]["options"]
     given = {"pg_hba_rules": [{"user": "app", "addr": "intra", "pool": 1}],
-             "pg_users": [{"name": "app", "pool_mode": "session"}]}
+             "pg_users": [{"name": "app", "parameters": {"work_mem": "64MB"}}]}
     result = ArgumentSpecValidator({name: _loose(options[name]) for name in given}).validate(given)
     assert any("pool" in message for message in result.error_messages), result.error_messages
-    assert any("pool_mode" in message for message in result.error_messages), result.error_messages
+    assert any("parameters" in message for message in result.error_messages), result.error_messages

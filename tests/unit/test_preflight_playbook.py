@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
     "pigsty-ha-trio": (16, [
-        "pg_users item 1 (dbuser_meta) has pgbouncer, which this collection does not apply",
+        "pg_users item 1 (dbuser_meta) has pgbouncer, but pgbouncer_enabled is not true for the cluster",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
         "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here",
