@@ -17,7 +17,7 @@ from pathlib import Path
 # The checkout is the collection (collections/ansible_collections/pgha/cloud links to it).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils  # noqa: E402
-from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, patroni_core, tls  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, patroni_core, pgbouncer, tls  # noqa: E402
 
 
 def inventory(path):
@@ -111,17 +111,32 @@ def main():
         # TLS with the server's name checked against the deployment's CA.
         verify = "sslmode=verify-full&sslrootcert=" + urllib.parse.quote(ca, safe="/")
         hv = members[0][1]
+        # With pgbouncer the primary and replica services reach only its users and databases;
+        # the default service leads to PostgreSQL itself.
+        pooled = pgbouncer.service_dest(hostvars, members[0][0]) == "pgbouncer"
+        allowed = pgbouncer.allowed_users(hv.get("pg_users"), "dbadmin",
+                                          haproxy.parse_bool(hv.get("pgbouncer_auth_query"), False))
+        databases = {db["name"] for db in pgbouncer.database_entries(hv.get("pg_databases"), 5432)}
         # The business databases first: their owner may create tables right away.
         for user, password, database in app_logins(hv):
             print(f"\n  {database} (owner {user}):")
+            if pooled and not (database in databases and (user in allowed or allowed == ["all"])):
+                print(f"    read-write: postgres://{user}:{password}@{address}:{ports['default']}/{database}?{verify}"
+                      "  (straight to PostgreSQL: not a pgbouncer user or database)")
+                continue
             print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/{database}?{verify}")
             print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/{database}?{verify}")
         # The admin login: databases and roles of pg_users, monitoring; no tables in `postgres`.
         user = "dbadmin"
         password = urllib.parse.quote(str(hv.get("pg_admin_password", "")), safe="")
         print(f"\n  admin ({user}):")
-        print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{verify}")
-        print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{verify}")
+        if pooled:
+            # pgbouncer pools the inventory's databases only, not `postgres`.
+            print(f"    read-write: postgres://{user}:{password}@{address}:{ports['default']}/postgres?{verify}"
+                  "  (the default service, straight to PostgreSQL)")
+        else:
+            print(f"    read-write: postgres://{user}:{password}@{address}:{ports['primary']}/postgres?{verify}")
+            print(f"    read-only:  postgres://{user}:{password}@{address}:{ports['replica']}/postgres?{verify}")
         if "vip" in (hv.get("pg_entrypoints") or []) and hv.get("pg_vip_address"):
             # The VIP sits on the leader: PostgreSQL itself answers there.
             vip = str(hv["pg_vip_address"]).split("/", maxsplit=1)[0]

@@ -7,9 +7,14 @@ For every configuration (a pg_rto preset, applied to the live sandbox with
 playbooks/pgsql.yml -e pg_rto=NAME) every scenario runs --repeat times through
 tools/pgha_drill.py; the table gives per scenario the median and max write
 outage, the ratio of the median to the baseline's, and the acknowledged
-commits lost. Also measured in the same run: a cold `make sandbox` deploy, the
-duration and changed count of a deploy re-run, and pgbench TPS through HAProxy
-against direct connections to the primary.
+commits lost. With pgbouncer on the sandbox (its inventory turns it on) the
+drills write through it, and the crash and switchover drills also run through
+HAProxy straight to PostgreSQL (the default service, 5436): rows "<preset>,
+5436 (no pgbouncer)". Also measured in the same run: a cold `make sandbox`
+deploy, the duration and changed count of a deploy re-run, pgbench TPS through
+HAProxy against direct connections to the primary, and through pgbouncer
+against HAProxy straight to PostgreSQL (with a new connection per transaction
+too).
 
 Results go to --out (default bench-results/<UTC time>/): results.jsonl (one
 drill per line, appended as it finishes), one JSON/Markdown/SVG per drill and
@@ -32,7 +37,7 @@ import yaml
 
 # The collection's own preset table and Patroni client, not installed packages.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collections"))
-from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core, presets  # noqa: E402
+from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core, pgbouncer, presets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "sandbox"
@@ -43,6 +48,10 @@ SCENARIOS = ("crash", "partition", "switchover", "postmaster-kill", "patroni-sto
 # sandbox's, patroni Patroni's stock timings: the baseline.
 CONFIGS = ("norm", "fast", "patroni")
 BASELINE = "patroni"
+# With pgbouncer on the sandbox the drills write through it (5433); these also
+# run through HAProxy straight to PostgreSQL (the default service, 5436).
+BOTH_PATHS = ("crash", "switchover")
+PRIMARY_PORT, DEFAULT_PORT = 5433, 5436
 
 
 def config_extra_vars(config):
@@ -203,6 +212,10 @@ def report(results, meta=None, exclude=()):
             extra.append(f"- {mode} through HAProxy (pgbench -C): TLS {fig['tls_ms']} ms, plaintext {plain}"
                          f"{rounds}")
             continue
+        if "pgbouncer_tps" in fig:
+            extra.append(f"- {mode}: pgbouncer (5433) {fig['pgbouncer_tps']} TPS, PostgreSQL through HAProxy "
+                         f"(5436) {fig['postgres_tps']} TPS, ratio {fig['ratio']}{rounds}")
+            continue
         extra.append(f"- pgbench {mode}: HAProxy {fig['haproxy_tps']} TPS, direct {fig['direct_tps']} TPS, "
                      f"ratio {fig['ratio']}{rounds}")
     for key in ("load_at_start", "load_at_end"):
@@ -231,6 +244,13 @@ def sandbox_vars():
     with open(INVENTORY / "hosts.yml") as fh:
         hosts = yaml.safe_load(fh)["all"]["children"][CLUSTER]["hosts"]
     return common, sorted(hosts)
+
+
+def sandbox_pooled():
+    """Whether the sandbox's primary service leads to pgbouncer (pgbouncer_enabled in its inventory)."""
+    with open(INVENTORY / "hosts.yml") as fh:
+        cluster_vars = yaml.safe_load(fh)["all"]["children"][CLUSTER].get("vars") or {}
+    return pgbouncer.service_dest({"h": cluster_vars}, "h") == "pgbouncer"
 
 
 def run(argv, **kw):
@@ -285,58 +305,78 @@ def wait_healthy(hosts, timeout=300):
     raise SystemExit(f"the sandbox was not healthy within {timeout} s: {view}")
 
 
-def pgbench(host, port, password, seconds, select_only, sslmode="require"):
+def pgbench(host, port, password, seconds, select_only, sslmode="require", connect=False):
     env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
     argv = ["pgbench", "-h", host, "-p", str(port), "-U", "dbadmin", "-c", "4", "-j", "2", "-T", str(seconds),
-            "-n"] + (["-S"] if select_only else []) + ["pgha_bench"]
+            "-n"] + (["-S"] if select_only else []) + (["-C"] if connect else []) + ["pgha_bench"]
     res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     return pgbench_tps(res.stdout)
 
 
-def compare_tps(direct, proxied):
-    """Paired pgbench rounds -> medians and the median of the per-round HAProxy/direct ratios.
+def compare_tps(direct, proxied, names=("direct", "haproxy")):
+    """Paired pgbench rounds -> medians and the median of the per-round proxied/direct ratios.
 
     Each round ran both paths back to back, so a round's ratio sees the same
     background load on both sides; the median of those ratios is less
     sensitive to a load that drifts between rounds than a ratio of means.
-    Rounds where either run gave no figure are left out.
+    Rounds where either run gave no figure are left out. `names` label the
+    two paths in the result (`<name>_tps`).
     """
+    first, second = names
     pairs = [(d, h) for d, h in zip(direct, proxied) if d and h]
     if not pairs:
-        return {"direct_tps": None, "haproxy_tps": None, "ratio": None, "rounds": 0,
-                "runs": {"direct": direct, "haproxy": proxied}}
-    return {"direct_tps": round(statistics.median(d for d, _h in pairs), 1),
-            "haproxy_tps": round(statistics.median(h for _d, h in pairs), 1),
+        return {f"{first}_tps": None, f"{second}_tps": None, "ratio": None, "rounds": 0,
+                "runs": {first: direct, second: proxied}}
+    return {f"{first}_tps": round(statistics.median(d for d, _h in pairs), 1),
+            f"{second}_tps": round(statistics.median(h for _d, h in pairs), 1),
             "ratio": round(statistics.median(h / d for d, h in pairs), 3),
-            "rounds": len(pairs), "runs": {"direct": direct, "haproxy": proxied}}
+            "rounds": len(pairs), "runs": {first: direct, second: proxied}}
 
 
-def bench_tps(leader, password, seconds, rounds=3):
-    """pgbench through the leader's HAProxy (5433) and direct (5432), in paired rounds, same run.
+def paired_runs(leader, password, seconds, rounds, ports, select_only, sslmode, connect=False):
+    """{port: [TPS per round]} for two ports run back to back, the order flipping every round."""
+    runs = {port: [] for port in ports}
+    for i in range(rounds):  # neither path always goes first
+        for port in (ports if i % 2 == 0 else tuple(reversed(ports))):
+            runs[port].append(pgbench(leader, port, password, seconds, select_only, sslmode, connect))
+    return runs
+
+
+def bench_tps(leader, password, seconds, rounds=3, pooled=False):
+    """pgbench through the leader's HAProxy and direct (5432), in paired rounds, same run.
 
     Each mode runs over TLS and then in plaintext (the bench admits it with
     pg_tls: prefer for this step), so that the cost of TLS and the cost of the
-    proxy can be told apart in one run.
+    proxy can be told apart in one run. HAProxy's figures are taken on the
+    service that leads to PostgreSQL itself: the primary service (5433), or
+    the default service (5436) when the primary one leads to pgbouncer. Then
+    pgbouncer (5433) is compared with that path, with the same connections
+    (tpcb-like) and with a new connection per transaction (-C, select-only),
+    where a pooler earns its keep.
     """
     env = dict(os.environ, PGPASSWORD=password)
     base = ["-h", leader, "-U", "dbadmin"]
     psql = ["psql", *base, "-p", "5432", "-d", "postgres", "-qc"]
-    subprocess.run(psql + ["DROP DATABASE IF EXISTS pgha_bench"], env=env, check=True, capture_output=True)
+    subprocess.run(psql + ["DROP DATABASE IF EXISTS pgha_bench WITH (FORCE)"], env=env, check=True,
+                   capture_output=True)
     subprocess.run(psql + ["CREATE DATABASE pgha_bench"], env=env, check=True, capture_output=True)
     subprocess.run(["pgbench", *base, "-p", "5432", "-i", "-s", "5", "-q", "pgha_bench"], env=env, check=True,
                    capture_output=True)
+    haproxy_port = DEFAULT_PORT if pooled else PRIMARY_PORT
     out = {}
     for mode, select_only in (("read-write (TPC-B-like)", False), ("select-only", True)):
         for sslmode, label in (("require", "TLS"), ("disable", "plaintext")):
-            direct, proxied = [], []
-            for i in range(rounds):  # the order flips every round, so that neither path always goes first
-                first, second = (5432, 5433) if i % 2 == 0 else (5433, 5432)
-                tps = {port: pgbench(leader, port, password, seconds, select_only, sslmode)
-                       for port in (first, second)}
-                direct.append(tps[5432])
-                proxied.append(tps[5433])
-            out[f"{mode}, {label}"] = compare_tps(direct, proxied)
-    out["connection set-up"] = bench_connect(leader, password, seconds, rounds)
+            runs = paired_runs(leader, password, seconds, rounds, (5432, haproxy_port), select_only, sslmode)
+            out[f"{mode}, {label}"] = compare_tps(runs[5432], runs[haproxy_port])
+    out["connection set-up"] = bench_connect(leader, password, seconds, rounds, haproxy_port)
+    if pooled:
+        for mode, select_only, connect in (("read-write (TPC-B-like)", False, False),
+                                           ("new connection per transaction (-C, select-only)", True, True)):
+            for sslmode, label in (("require", "TLS"), ("disable", "plaintext")):
+                runs = paired_runs(leader, password, seconds, rounds, (DEFAULT_PORT, PRIMARY_PORT),
+                                   select_only, sslmode, connect)
+                out[f"pgbouncer, {mode}, {label}"] = compare_tps(runs[DEFAULT_PORT], runs[PRIMARY_PORT],
+                                                                 ("postgres", "pgbouncer"))
     subprocess.run(psql + ["DROP DATABASE pgha_bench WITH (FORCE)"], env=env, capture_output=True,
                    check=False)
     return out
@@ -351,7 +391,7 @@ def compare_connect(tls, plain):
             "rounds": len(tls), "runs": {"tls": tls, "plaintext": plain}}
 
 
-def bench_connect(leader, password, seconds, rounds=3):
+def bench_connect(leader, password, seconds, rounds=3, port=PRIMARY_PORT):
     """A new connection per transaction (pgbench -C -S) through the leader's HAProxy, TLS and plaintext.
 
     Plaintext is only admitted with pg_tls: prefer (the bench sets it for this
@@ -361,8 +401,8 @@ def bench_connect(leader, password, seconds, rounds=3):
     for i in range(rounds):
         for sslmode in (("require", "disable") if i % 2 == 0 else ("disable", "require")):
             env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
-            argv = ["pgbench", "-h", leader, "-p", "5433", "-U", "dbadmin", "-C", "-S", "-c", "2", "-j", "2",
-                    "-T", str(seconds), "-n", "pgha_bench"]
+            argv = ["pgbench", "-h", leader, "-p", str(port), "-U", "dbadmin", "-C", "-S", "-c", "2",
+                    "-j", "2", "-T", str(seconds), "-n", "pgha_bench"]
             res = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
             runs[sslmode].append(pgbench_connect_ms(res.stdout))
     return compare_connect(runs["require"], runs["disable"])
@@ -375,18 +415,25 @@ def drill_env(secrets, environ=None):
                 PGHA_PATRONI_AUTH=f"{user}:{secrets['patroni_rest_password']}")
 
 
-def drill(scenario, config, rep, hosts, secrets, out):
+def drill(scenario, config, rep, hosts, secrets, out, port=PRIMARY_PORT):
+    """One drill, its writers through `port` of the other nodes' HAProxy (the primary service by default).
+
+    The drill's own database work goes through the default service (5436),
+    which leads to PostgreSQL itself whatever the primary service leads to.
+    """
     view = wait_healthy(hosts)
     leader = next(m for m in view["members"] if m["role"] == "leader")
     # Clients outside the fault: the other nodes' HAProxy (the leader's own is
     # the isolated side's entry point in a partition, and dies with it in a crash).
-    dsns = [f"--dsn=postgres://dbadmin@{m['host']}:5433/postgres" for m in view["members"]
-            if m["name"] != leader["name"]]
-    label = f"{scenario}-{config}-{rep}"
+    others = [m["host"] for m in view["members"] if m["name"] != leader["name"]]
+    dsns = [f"--dsn=postgres://dbadmin@{host}:{port}/postgres" for host in others]
+    direct = port == DEFAULT_PORT
+    label = f"{scenario}-{config}{'-direct' if direct else ''}-{rep}"
     env = drill_env(secrets)
     argv = [sys.executable, str(ROOT / "tools" / "pgha_drill.py"), "--confirm-cluster", CLUSTER,
             "--fault-kind", scenario, "--label", label, "--out", str(out / "drills"),
-            "--patroni-ca", str(INVENTORY / ".pki" / "ca.crt"), *dsns]
+            "--patroni-ca", str(INVENTORY / ".pki" / "ca.crt"),
+            f"--admin-dsn=postgres://dbadmin@{others[0]}:{DEFAULT_PORT}/postgres", *dsns]
     if scenario.startswith("etcd"):
         argv += ["--hold", "30"]
     started = time.time()
@@ -396,7 +443,9 @@ def drill(scenario, config, rep, hosts, secrets, out):
     except ValueError:
         result = {"error": scrub((res.stderr or res.stdout)[-2000:], passwords(secrets))}
     result.pop("timeline", None)
-    result.update({"scenario": scenario, "config": config, "rep": rep, "leader_before": leader["name"],
+    # The path is part of the configuration the table compares.
+    result.update({"scenario": scenario, "config": f"{config}, 5436 (no pgbouncer)" if direct else config,
+                   "port": port, "rep": rep, "leader_before": leader["name"],
                    "drill_s": round(time.time() - started, 1), "rc": res.returncode})
     with open(out / "results.jsonl", "a") as fh:
         fh.write(json.dumps(result, sort_keys=True) + "\n")
@@ -449,6 +498,7 @@ def main(argv=None):
     out = Path(args.out or ROOT / "bench-results" / stamp)
     out.mkdir(parents=True, exist_ok=True)
     secrets, hosts = sandbox_vars()
+    pooled = sandbox_pooled()
     hide = passwords(secrets)
     meta = {"started": stamp, "cpus": os.cpu_count(), "kernel": os.uname().release,
             "load_at_start": os.getloadavg()}
@@ -472,9 +522,9 @@ def main(argv=None):
         # pgsql.yml runs (or the one after --pgbench-only) put it back.
         playbook("pgsql.yml", "-e", "pg_tls=prefer", hide=hide)
         leader = next(m for m in wait_healthy(hosts)["members"] if m["role"] == "leader")
-        say(f"pgbench through HAProxy and direct on {leader['host']}")
+        say(f"pgbench through HAProxy{', pgbouncer' if pooled else ''} and direct on {leader['host']}")
         meta["pgbench"] = bench_tps(leader["host"], secrets["pg_admin_password"], args.pgbench_seconds,
-                                    args.pgbench_rounds)
+                                    args.pgbench_rounds, pooled)
         meta["pgbench_settings"] = {"seconds": args.pgbench_seconds, "rounds": args.pgbench_rounds,
                                     "clients": 4, "threads": 2, "scale": 5, "load_after": os.getloadavg()}
         say(json.dumps(meta["pgbench"]))
@@ -498,8 +548,10 @@ def main(argv=None):
             meta.setdefault("apply_config", {})[config] = {"s": took, "changed": changed}
             say(f"config {config} applied in {took} s (changed={changed})")
         for scenario in scenarios:
-            for rep in range(args.rep_from, args.rep_from + args.repeat):
-                results.append(drill(scenario, config, rep, hosts, secrets, out))
+            ports = [PRIMARY_PORT] + ([DEFAULT_PORT] if pooled and scenario in BOTH_PATHS else [])
+            for port in ports:
+                for rep in range(args.rep_from, args.rep_from + args.repeat):
+                    results.append(drill(scenario, config, rep, hosts, secrets, out, port))
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     if not args.no_apply:
         playbook("pgsql.yml", hide=hide)  # back to the inventory's own preset

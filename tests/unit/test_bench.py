@@ -199,6 +199,7 @@ def test_the_drill_gets_its_secrets_in_the_environment_and_its_errors_are_scrubb
     result = bench.drill("crash", "fast", 1, ["10.0.0.1", "10.0.0.2"], SECRETS, tmp_path)
     assert not any("s3cret" in a for a in seen["argv"]), seen["argv"]
     assert "--dsn=postgres://dbadmin@10.0.0.2:5433/postgres" in seen["argv"]
+    assert "--admin-dsn=postgres://dbadmin@10.0.0.2:5436/postgres" in seen["argv"]
     assert seen["env"]["PGPASSWORD"] == "adm-s3cret"
     assert seen["env"]["PGHA_PATRONI_AUTH"] == "patroni:rest-s3cret"
     written = (tmp_path / "results.jsonl").read_text()
@@ -226,3 +227,48 @@ def test_connection_setup_from_pgbench_and_its_report():
             "(3 paired rounds") in text
     text = bench.report([], {"pgbench": {"connection set-up": fig}})
     assert "plaintext refused" in text
+
+
+def test_the_sandbox_is_pooled_by_pgbouncer_as_in_pigsty():
+    assert bench.sandbox_pooled() is True
+    hosts = bench.yaml.safe_load((bench.INVENTORY / "hosts.yml").read_text())
+    databases = [db["name"] for db in hosts["all"]["children"]["pg-test"]["vars"]["pg_databases"]]
+    # The drills and pgbench write through pgbouncer: their databases must be pooled.
+    assert {"pgha_drill", "pgha_bench"} <= set(databases)
+
+
+def test_pgbouncer_figures_name_both_paths():
+    fig = bench.compare_tps([100.0, 120.0], [400.0, 420.0], ("postgres", "pgbouncer"))
+    assert fig["postgres_tps"] == 110.0 and fig["pgbouncer_tps"] == 410.0
+    assert fig["ratio"] == round((4.0 + 3.5) / 2, 3)
+    mode = "pgbouncer, new connection per transaction (-C, select-only), TLS"
+    text = bench.report([], {"pgbench": {mode: fig}})
+    assert text == (f"- {mode}: pgbouncer (5433) 410.0 TPS, PostgreSQL through HAProxy (5436) 110.0 TPS, "
+                    "ratio 3.75 (2 paired rounds, median)\n")
+
+
+def test_paired_runs_flip_the_order_every_round(monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench, "pgbench", lambda host, port, *rest: seen.append(port) or float(port))
+    runs = bench.paired_runs("h", "pw", 1, 3, (5436, 5433), True, "require", connect=True)
+    assert seen == [5436, 5433, 5433, 5436, 5436, 5433]
+    assert runs == {5436: [5436.0] * 3, 5433: [5433.0] * 3}
+
+
+def test_a_drill_through_the_default_service_is_its_own_row(tmp_path, monkeypatch):
+    view = {"members": [{"name": "pg-1", "host": "10.0.0.1", "role": "leader"},
+                        {"name": "pg-2", "host": "10.0.0.2", "role": "replica"}]}
+    seen = {}
+
+    def fake_run(argv, **kw):
+        seen.update(argv=argv)
+        return subprocess.CompletedProcess(argv, 0, json.dumps({"write_outage_s": 3.0, "fault_at": 1.0}), "")
+
+    monkeypatch.setattr(bench, "wait_healthy", lambda hosts: view)
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    result = bench.drill("crash", "fast", 1, ["10.0.0.1", "10.0.0.2"], SECRETS, tmp_path, port=5436)
+    assert "--dsn=postgres://dbadmin@10.0.0.2:5436/postgres" in seen["argv"]
+    assert seen["argv"][seen["argv"].index("--label") + 1] == "crash-fast-direct-1"
+    assert result["config"] == "fast, 5436 (no pgbouncer)" and result["port"] == 5436
+    rows = bench.summarise([result, run("crash", "fast", 4.0)])
+    assert [row["config"] for row in rows] == ["fast", "fast, 5436 (no pgbouncer)"]

@@ -331,6 +331,24 @@ def test_arguments_need_exactly_one_fault():
             parser.parse_args(base + bad)
 
 
+def test_the_admin_dsn_is_optional_and_apart_from_the_writers():
+    parser = cli.build_parser()
+    base = ["--dsn", "postgres://h:5433/db", "--confirm-cluster", "pg-test", "--fault-kind", "crash"]
+    assert parser.parse_args(base).admin_dsn is None
+    assert parser.parse_args(base + ["--admin-dsn", "postgres://h:5436/postgres"]).admin_dsn.endswith(":5436/postgres")
+
+
+def test_every_query_names_the_server_so_that_it_survives_pgbouncer():
+    # Behind pgbouncer inet_server_addr() is NULL (the local socket); the
+    # member's pgha.node_address names it, whatever path the client took.
+    assert common.SERVER.startswith("coalesce(nullif(current_setting('pgha.node_address', true), '')")
+    text = (TOOLS / "pgha_drill_lib" / "clients.py").read_text()
+    assert "inet_server_addr()" not in text
+    assert clients.INSIDE_WRITER.count(common.SERVER) == 1
+    patroni_vars = (TOOLS.parent / "roles" / "patroni" / "vars" / "main.yml").read_text()
+    assert 'pgha.node_address: "{{ patroni_address }}"' in patroni_vars
+
+
 def test_default_rest_urls_come_from_the_entry_point_hosts():
     dsns = ["postgres://u@10.0.0.2:5433/postgres", "host=10.0.0.3 port=5433", "postgres://u@10.0.0.2:5434/x"]
     assert cli.default_api_urls(dsns, 8008) == ["https://10.0.0.2:8008", "https://10.0.0.3:8008"]
@@ -374,6 +392,43 @@ def test_wait_writable_needs_every_entry_point_on_a_primary():
     answers = {"a": iter([True, True, True, True, True, True]), "b": iter([False, True, True, True])}
     assert clients.wait_writable(["a", "b"], 5, check=lambda d: next(answers[d]))
     assert not clients.wait_writable(["c"], 0, check=lambda d: False)
+
+
+class FakeConn:
+    """Records the statements a drill sends; answers the database lookup with `comment`."""
+
+    def __init__(self, comment, exists=True):
+        self.comment, self.exists, self.sent = comment, exists, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, query, params=None):
+        text = query if isinstance(query, str) else query.as_string(None)
+        self.sent.append(text)
+        result = type("Result", (), {})()
+        result.fetchone = lambda: (self.comment,) if self.exists else None
+        return result
+
+
+@pytest.mark.parametrize("exists, comment, ours", [
+    (False, None, True),                       # missing: made, marked, dropped at the end
+    (True, common.DATABASE_MARK, True),        # a leftover of the drill's own: made anew
+    (True, None, False),                       # declared in pg_databases (pgbouncer): kept
+    (True, "the team's", False),
+])
+def test_the_drill_drops_only_a_database_it_made(monkeypatch, exists, comment, ours):
+    conn = FakeConn(comment, exists)
+    monkeypatch.setattr(clients.psycopg, "connect", lambda *a, **k: conn)
+    assert clients.prepare_database("postgres://admin@h:5436/postgres") is ours
+    made = [s for s in conn.sent
+            if s.startswith(("DROP DATABASE", "CREATE DATABASE", "COMMENT ON DATABASE"))]
+    assert len(made) == (3 if ours else 0)
+    if ours:
+        assert common.DATABASE_MARK in made[-1]
 
 
 # ---------------------------------------------------------------- the read probe

@@ -78,11 +78,13 @@ from .clients import (
     RestPoller,
     Writer,
     drop_database,
+    drop_table,
+    prepare_database,
     primary_rows,
     readable,
     wait_writable,
 )
-from .common import DATABASE, DATABASE_NAME, SECRET_VARIABLES, TABLE, log, safe_dsn
+from .common import DATABASE_NAME, SECRET_VARIABLES, TABLE, log, safe_dsn
 from .faults import (
     FAULT_KINDS,
     HELD_KINDS,
@@ -114,6 +116,11 @@ def build_parser():
     p.add_argument("--dsn", action="append", required=True,
                    help="entry point the writers go through (repeat), without a password: that comes "
                         "from PGPASSWORD or --secrets-from")
+    p.add_argument("--admin-dsn", metavar="DSN",
+                   help="where the drill checks the cluster's name and creates and drops its database "
+                        "(default: the first --dsn, on its own database, usually postgres); give the "
+                        "default service (5436) when the primary service leads to pgbouncer, which serves "
+                        "only the databases it pools (pgha_drill must be one of them)")
     fault = p.add_mutually_exclusive_group(required=True)
     fault.add_argument("--fault", help="shell command that injects the fault (nothing is restored)")
     fault.add_argument("--fault-kind", choices=FAULT_KINDS,
@@ -160,7 +167,8 @@ def build_parser():
     p.add_argument("--timeout", type=float, default=120.0, help="give up waiting for recovery after this")
     p.add_argument("--healthy-timeout", type=float, default=240.0,
                    help="seconds to wait for the cluster to be whole again after a restore")
-    p.add_argument("--keep-table", action="store_true", help="keep the drill database for inspection")
+    p.add_argument("--keep-table", action="store_true",
+                   help="keep the drill's table (and a database it made) for inspection")
     p.add_argument("--label", help="name of this drill in the outputs (default: the fault kind)")
     p.add_argument("--json", help="write the result here as well")
     p.add_argument("--out", help="directory for <label>.json, <label>.md and <label>.svg")
@@ -229,17 +237,20 @@ def main(argv=None):
     args = parse_args(argv)
     if args.secrets_from:
         load_secrets(args.secrets_from)
-    if any(psycopg.conninfo.conninfo_to_dict(d).get("password") for d in args.dsn + (args.read_dsn or [])):
+    if any(psycopg.conninfo.conninfo_to_dict(d).get("password")
+           for d in args.dsn + (args.read_dsn or []) + ([args.admin_dsn] if args.admin_dsn else [])):
         log("a password in a DSN on the command line shows in `ps`: give it in PGPASSWORD instead")
     label = args.label or args.fault_kind or "custom"
     use_patroni_ca(args.patroni_ca)
     api_urls = args.patroni or default_api_urls(args.dsn, args.patroni_port)
     handoff = Handoff(args.handoff, args.handoff_timeout) if args.handoff else None
 
-    admin_dsn = args.dsn[0]
-    # Readers stay on the database of the given DSNs: they need no table.
-    read_entry = (args.read_dsn or read_dsns(args.dsn, args.read_port)) if args.readers else []
-    args.dsn = [psycopg.conninfo.make_conninfo(d, dbname=DATABASE_NAME) for d in args.dsn]
+    admin_dsn = args.admin_dsn or args.dsn[0]
+    # Readers stay on the database of the given DSNs (they need no table), or
+    # on the drill's when the admin DSN is apart (pgbouncer pools that one).
+    args.dsn, given = [psycopg.conninfo.make_conninfo(d, dbname=DATABASE_NAME) for d in args.dsn], args.dsn
+    read_entry = (args.read_dsn or read_dsns(args.dsn if args.admin_dsn else given, args.read_port)
+                  if args.readers else [])
     with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
         scope = conn.execute("SELECT current_setting('cluster_name', true)").fetchone()[0]
         if scope != args.confirm_cluster:
@@ -272,19 +283,23 @@ def main(argv=None):
     # starts: after a switchover a proxy with slow checks still sends new
     # connections to the old primary for a few seconds.
     admin_info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
-    entry_admin = [psycopg.conninfo.make_conninfo(d, dbname=admin_info.get("dbname") or "postgres")
-                   for d in args.dsn]
-    if not wait_writable(entry_admin, args.healthy_timeout):
+    # With --admin-dsn the entry points may reach the drill's database only
+    # (pgbouncer): they are checked once it exists.
+    entry_admin = [] if args.admin_dsn else [
+        psycopg.conninfo.make_conninfo(d, dbname=admin_info.get("dbname") or "postgres") for d in args.dsn]
+    if not wait_writable(entry_admin or [admin_dsn], args.healthy_timeout):
+        raise SystemExit(f"the entry points did not all lead to a writable primary within "
+                         f"{args.healthy_timeout} s")
+    own_database = prepare_database(admin_dsn)
+    if args.admin_dsn and not wait_writable(args.dsn, args.healthy_timeout):
         raise SystemExit(f"the entry points did not all lead to a writable primary within "
                          f"{args.healthy_timeout} s")
     if read_entry and not wait_writable(read_entry, args.healthy_timeout, check=readable):
         raise SystemExit(f"the read entry points ({', '.join(safe_dsn(d) for d in read_entry)}) did not "
                          f"answer within {args.healthy_timeout} s; name the replica service with "
                          "--read-dsn or --read-port, or switch the read probe off with --readers 0")
-    with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(DATABASE))
     with psycopg.connect(args.dsn[0], connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(TABLE))
         conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, writer int, "
                              "at timestamptz DEFAULT now())").format(TABLE))
 
@@ -386,8 +401,12 @@ def main(argv=None):
     finally:
         stop.set()
         probe_stop.set()
-        if not args.keep_table:
+        if args.keep_table:
+            pass
+        elif own_database:
             drop_database([admin_dsn] + entry_admin)
+        else:
+            drop_table(args.dsn)
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     if args.json:

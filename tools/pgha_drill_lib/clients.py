@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from . import patroni_api
-from .common import DATABASE, DATABASE_NAME, TABLE, log, safe_dsn
+from .common import DATABASE, DATABASE_MARK, DATABASE_NAME, SERVER, TABLE, log, safe_dsn
 
 # Ids written on the isolated side start here, far from the outside writers'.
 INSIDE_ID_BASE = 1_000_000_000
@@ -39,7 +39,7 @@ while True:
         started = time.time()
         cur = conn.cursor()
         cur.execute("INSERT INTO pgha_drill (id, writer) VALUES (%s, -1) "
-                    "RETURNING inet_server_addr()::text", (rid,))
+                    "RETURNING __SERVER__", (rid,))
         server = cur.fetchone()[0]
         del conn.notices[:]
         conn.commit()
@@ -54,7 +54,7 @@ while True:
             pass
         conn = None
         time.sleep(0.1)
-"""
+""".replace("__SERVER__", SERVER)
 
 
 class Writer(threading.Thread):
@@ -86,7 +86,7 @@ class Writer(threading.Thread):
                 self.warned.clear()
                 with conn.cursor() as cur:
                     cur.execute(sql.SQL("INSERT INTO {} (id, writer) VALUES (%s, %s) "
-                                        "RETURNING inet_server_addr()::text").format(TABLE), (rid, self.wid))
+                                        "RETURNING " + SERVER).format(TABLE), (rid, self.wid))
                     server = cur.fetchone()[0]
                 conn.commit()
                 acked = time.time()
@@ -125,7 +125,7 @@ class Reader(threading.Thread):
                 if conn is None or conn.closed:
                     conn = psycopg.connect(next(entries), connect_timeout=2, autocommit=True)
                 server, in_recovery = conn.execute(
-                    "SELECT inet_server_addr()::text, pg_is_in_recovery()").fetchone()
+                    f"SELECT {SERVER}, pg_is_in_recovery()").fetchone()
                 self.log.append(("ok", started, time.time(), server, in_recovery, self.rid))
             except psycopg.Error:
                 self.log.append(("error", started, time.time(), None, None, self.rid))
@@ -233,7 +233,7 @@ class EntryProbe(threading.Thread):
                 with psycopg.connect(self.dsn, connect_timeout=2, autocommit=True) as conn:
                     took = time.time() - at
                     server, rec = conn.execute(
-                        "SELECT inet_server_addr()::text, pg_is_in_recovery()").fetchone()
+                        f"SELECT {SERVER}, pg_is_in_recovery()").fetchone()
                 self.samples.append((at, self.index, took, server, rec))
             except psycopg.Error:
                 self.samples.append((at, self.index, None, None, None))
@@ -266,6 +266,42 @@ def wait_writable(dsns, timeout, check=writable):
         if all(check(d) for d in dsns for _attempt in range(3)):
             return True
         if time.time() > deadline:
+            return False
+        time.sleep(1)
+
+
+def prepare_database(admin_dsn):
+    """Make the drill's database when it is missing (or is a leftover of the drill's own); True if it is ours.
+
+    A database of that name that the drill did not make (no mark) is kept:
+    the inventory declares it, as pgbouncer pools only declared databases.
+    """
+    with psycopg.connect(admin_dsn, connect_timeout=5, autocommit=True) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           (DATABASE_NAME,)).fetchone()
+        if row is not None and row[0] != DATABASE_MARK:
+            return False
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(DATABASE))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(DATABASE, sql.Literal(DATABASE_MARK)))
+    return True
+
+
+def drop_table(dsns, timeout=60):
+    """Drop the drill's table through the first entry point that leads to a primary (a kept database)."""
+    deadline = time.time() + timeout
+    error = None
+    while True:
+        for dsn in dsns:
+            try:
+                with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
+                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(TABLE))
+                        return True
+            except psycopg.Error as exc:
+                error = exc
+        if time.time() > deadline:
+            log(f"could not drop the table {DATABASE_NAME}.pgha_drill ({error}); drop it on the primary")
             return False
         time.sleep(1)
 

@@ -10,9 +10,17 @@ import psycopg
 from psycopg import sql
 
 TABLE = sql.Identifier("pgha_drill")
-# The drill writes into a database of its own, created and dropped by itself.
+# The drill writes into a database of its own. One it creates carries this
+# comment and is dropped at the end; one that exists without it (declared in
+# pg_databases, as pgbouncer needs) is kept, and only the table is made anew.
 DATABASE_NAME = "pgha_drill"
 DATABASE = sql.Identifier(DATABASE_NAME)
+DATABASE_MARK = "made by tools/pgha_drill.py, dropped when the drill ends"
+
+# Which member served a statement. Behind pgbouncer the server's connection
+# arrives over the local socket, where inet_server_addr() is NULL; the patroni
+# role sets pgha.node_address to the member's address on every member.
+SERVER = "coalesce(nullif(current_setting('pgha.node_address', true), ''), inet_server_addr()::text)"
 
 # The only variables --secrets-from may set.
 SECRET_VARIABLES = ("PGPASSWORD", "PGHA_PATRONI_AUTH")
