@@ -16,9 +16,9 @@ and the admin login; with `pgbouncer_auth_query: true`, every user the
 secret function returns (never a superuser, a replication role, the rewind
 user or the pooler's own role). What is pooled follows Pigsty too: every
 database of pg_databases unless it says `pgbouncer: false`, with Pigsty's
-`pool_*` options of a database. HAProxy's primary and replica services lead to pgbouncer
-when `pg_default_service_dest` is pgbouncer (the default while pgbouncer is
-on); the default service (5436) always leads to PostgreSQL.
+`pool_*` options of a database. HAProxy's primary and replica services lead
+to pgbouncer when `pg_default_service_dest` is pgbouncer (the default while
+pgbouncer is on); the default service (5436) always leads to PostgreSQL.
 
 The inventory check, the haproxy, firewall, patroni and pgbouncer roles all
 read these functions, so they cannot disagree.
@@ -83,13 +83,6 @@ def service_dest(hostvars, host):
     if value in (None, ""):
         return "pgbouncer" if enabled(hostvars, host) else "postgres"
     return str(value)
-
-
-def sslmode(pg_tls, value=None):
-    """pgbouncer's client_tls_sslmode: the inventory's, else what pg_tls asks of PostgreSQL's clients."""
-    if value not in (None, ""):
-        return str(value)
-    return "require" if str(pg_tls or "require") == "require" else "prefer"
 
 
 def node_ports(hostvars, host):
