@@ -116,7 +116,8 @@ def main():
         pooled = pgbouncer.service_dest(hostvars, members[0][0]) == "pgbouncer"
         allowed = pgbouncer.allowed_users(hv.get("pg_users"), "dbadmin",
                                           haproxy.parse_bool(hv.get("pgbouncer_auth_query"), False))
-        databases = {db["name"] for db in pgbouncer.database_entries(hv.get("pg_databases"), 5432)}
+        databases = {db["name"] for db in hv.get("pg_databases") or []
+                     if isinstance(db, dict) and pgbouncer.pooled_database(db)}
         # The business databases first: their owner may create tables right away.
         for user, password, database in app_logins(hv):
             print(f"\n  {database} (owner {user}):")

@@ -431,6 +431,20 @@ def test_the_drill_drops_only_a_database_it_made(monkeypatch, exists, comment, o
         assert common.DATABASE_MARK in made[-1]
 
 
+def test_the_drill_drops_through_the_entry_point_that_leads_to_a_primary(monkeypatch):
+    primary = FakeConn(None)
+
+    def connect(dsn, **kwargs):
+        if dsn == "standby":
+            raise clients.psycopg.errors.ReadOnlySqlTransaction("cannot execute DROP TABLE")
+        return primary
+
+    monkeypatch.setattr(clients.psycopg, "connect", connect)
+    assert clients.drop_table(["standby", "primary"], timeout=0)
+    assert primary.sent == ['DROP TABLE IF EXISTS "pgha_drill"']
+    assert not clients.drop_database(["standby"], timeout=0)
+
+
 # ---------------------------------------------------------------- the read probe
 
 REPLICA, PRIMARY = "10.0.0.3/32", "10.0.0.2/32"

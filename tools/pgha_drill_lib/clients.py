@@ -287,42 +287,36 @@ def prepare_database(admin_dsn):
     return True
 
 
-def drop_table(dsns, timeout=60):
-    """Drop the drill's table through the first entry point that leads to a primary (a kept database)."""
+def _drop_on_primary(dsns, statement, what, hint, timeout):
+    """Run a DROP through the first entry point that takes it (a standby refuses it); False on timeout."""
     deadline = time.time() + timeout
     error = None
     while True:
         for dsn in dsns:
             try:
                 with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(TABLE))
-                        return True
-            except psycopg.Error as exc:
-                error = exc
-        if time.time() > deadline:
-            log(f"could not drop the table {DATABASE_NAME}.pgha_drill ({error}); drop it on the primary")
-            return False
-        time.sleep(1)
-
-
-def drop_database(dsns, timeout=60):
-    """Drop the drill's database through the first entry point that leads to a primary."""
-    deadline = time.time() + timeout
-    error = None
-    while True:
-        for dsn in dsns:
-            try:
-                with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE))
+                    conn.execute(statement)
                     return True
             except psycopg.Error as exc:
                 error = exc
         if time.time() > deadline:
-            log(f"could not drop the database {DATABASE_NAME} ({error}); drop it on the primary with "
-                f"DROP DATABASE {DATABASE_NAME} WITH (FORCE)")
+            log(f"could not drop the {what} ({error}); {hint}")
             return False
         time.sleep(1)
+
+
+def drop_table(dsns, timeout=60):
+    """Drop the drill's table (in a database it keeps) through an entry point that leads to a primary."""
+    return _drop_on_primary(dsns, sql.SQL("DROP TABLE IF EXISTS {}").format(TABLE),
+                            f"table {DATABASE_NAME}.pgha_drill", "drop it on the primary", timeout)
+
+
+def drop_database(dsns, timeout=60):
+    """Drop the drill's database through the first entry point that leads to a primary."""
+    return _drop_on_primary(dsns, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(DATABASE),
+                            f"database {DATABASE_NAME}",
+                            f"drop it on the primary with DROP DATABASE {DATABASE_NAME} WITH (FORCE)",
+                            timeout)
 
 
 def primary_rows(dsns, timeout=60):
