@@ -100,7 +100,7 @@ def haproxy_instances(hostvars, groups, clusters):
 
 
 def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
-    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {primary, replica, default} ports.
+    """`'pg-test' | pgha.cloud.haproxy_cluster_ports(hostvars, groups)`: {service: port} of the cluster.
 
     Without `fallback`, the ports the HAProxy hosts routing to the cluster
     listen on (the inventory check makes them agree where an NLB targets them).
@@ -206,10 +206,10 @@ def pgbackrest_restore_options(target_type, target=None, backup_set=None):
 
 
 def hba_custom_lines(rules, users, reserved, pg_role, cluster_addresses=(), infra_addresses=(),
-                     tls="require"):
+                     tls="require", offline_query=False):
     """The pg_hba lines of Pigsty-shaped rules that apply on this instance (hba.render)."""
     lines, _covered = hba.render(rules, users, reserved, pg_role,
-                                 {"cluster": cluster_addresses, "infra": infra_addresses}, tls)
+                                 {"cluster": cluster_addresses, "infra": infra_addresses}, tls, offline_query)
     return lines
 
 

@@ -114,7 +114,7 @@ def live_role_groups(hosts, hostvars, members):
 
 
 # Service names of the haproxy role's template (frontends and backends `<cluster>-<service>`).
-HAPROXY_SERVICES = ("primary", "replica", "default")
+HAPROXY_SERVICES = ("primary", "replica", "default", "offline")
 
 
 def haproxy_routes(stats_csv, cluster):

@@ -317,9 +317,11 @@ def _haproxy_rules(rules, hostvars, groups, host, served, admin):
                    for value in haproxy.client_sources(hostvars, groups, name, members)]
         health_sources += sources
         ports = haproxy.cluster_ports(hostvars, groups, name, fallback)
-        for service in haproxy.SERVICE_NAMES:
-            port = _port(ports[service], f"cluster {name}: pg_haproxy_ports {service} (or the "
-                                         f"{haproxy.PORT_VARS[service]} of host {host})")
+        for service, value in ports.items():
+            where = (f"pg_haproxy_ports {service} (or the {haproxy.PORT_VARS[service]} of host {host})"
+                     if service in haproxy.PORT_VARS
+                     else f"pg_services or pg_default_services {service} port")
+            port = _port(value, f"cluster {name}: {where}")
             rules.add("tcp", port, f"HAProxy {service} service of {_cluster_name(name)}", sources)
     ports = haproxy.host_ports(hostvars, host, haproxy.HAPROXY_PORTS)
     stats_label = "the stats page (haproxy_stats_port)"

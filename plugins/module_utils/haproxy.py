@@ -34,20 +34,16 @@ ETCD_GROUP = "etcd"
 # Names a cluster cannot take: its hosts would join the group of that name.
 RESERVED_GROUPS = BUILTIN_GROUPS + (ETCD_GROUP,)
 
-# One frontend/backend pair per service: the Patroni endpoint that decides
-# membership and, for reads, where to go when no member passes.
-SERVICES = (
-    {"name": "primary", "check": "/primary"},
-    {"name": "replica", "check": "/replica?lag={lag}", "fallback": "primary"},
-    {"name": "default", "check": "/primary"},
-)
-SERVICE_NAMES = tuple(service["name"] for service in SERVICES)
+# The built-in services (module_utils/services.py defines them) whose ports
+# pg_haproxy_ports sets; it must name the first three.
+SERVICE_NAMES = ("primary", "replica", "default", "offline")
+REQUIRED_PORTS = ("primary", "replica", "default")
 
 # Mirrors of role defaults (tests/unit/test_haproxy_placement.py keeps them
 # equal): the inventory check cannot see role defaults, only inventory values.
-DEFAULT_PORTS = {"primary": 5433, "replica": 5434, "default": 5436}
+DEFAULT_PORTS = {"primary": 5433, "replica": 5434, "default": 5436, "offline": 5438}
 PORT_VARS = {"primary": "haproxy_primary_port", "replica": "haproxy_replica_port",
-             "default": "haproxy_default_port"}
+             "default": "haproxy_default_port", "offline": "haproxy_offline_port"}
 # HAProxy's own listeners besides the services: variable -> (default, label).
 HAPROXY_PORTS = {
     "haproxy_stats_port": (9101, "the stats page (haproxy_stats_port)"),
@@ -184,16 +180,18 @@ def fallback_ports(hostvars, host):
 
 
 def cluster_ports(hostvars, groups, cluster, fallback):
-    """{service: port} of `cluster`: its `pg_haproxy_ports`, else `fallback`.
+    """{service: port} of every service of `cluster` (services.cluster_services).
 
-    `pg_haproxy_ports` is cluster-wide (the inventory check makes every host of
-    the cluster agree), so the first host's value is the cluster's.
+    The built-in services take the cluster's `pg_haproxy_ports`, else
+    `fallback`; `pg_default_services` and `pg_services` give their own. These
+    variables are cluster-wide (the inventory check makes every host of the
+    cluster agree), so the first host's value is the cluster's.
     """
-    members = groups.get(cluster) or ()
-    ports = host_var(hostvars, members[0], "pg_haproxy_ports") if members else None
-    if not isinstance(ports, dict):
-        ports = {}
-    return {service: _as_port(ports.get(service, fallback[service])) for service in SERVICE_NAMES}
+    from ansible_collections.pgha.cloud.plugins.module_utils import services
+
+    fallback = dict(DEFAULT_PORTS, **fallback)
+    return {service["name"]: service["port"]
+            for service in services.cluster_services(hostvars, groups, cluster, fallback)}
 
 
 def router_ports(hostvars, groups, cluster):
@@ -206,7 +204,7 @@ def router_ports(hostvars, groups, cluster):
             for host in haproxy_hosts(hostvars, groups, cluster)}
 
 
-def _as_port(value):
+def as_port(value):
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -225,15 +223,15 @@ def port_clashes(plan, other_ports):
     owners = {}
     for cluster in plan:
         for service in cluster["services"]:
-            owners.setdefault(_as_port(service["port"]), []).append(
+            owners.setdefault(as_port(service["port"]), []).append(
                 f"{cluster['name']} {service['name']}")
     for label, port in other_ports.items():
-        owners.setdefault(_as_port(port), []).append(label)
+        owners.setdefault(as_port(port), []).append(label)
     return [(port, names) for port, names in owners.items() if len(names) > 1]
 
 
 def free_port_block(used, start=5443, step=10):
-    """First `start + k * step` whose primary/replica/default offsets (0, 1, 3) are all free."""
+    """First `start + k * step` where the built-in services' offsets (0, 1, 3, 5) are all free."""
     offsets = [DEFAULT_PORTS[s] - DEFAULT_PORTS["primary"] for s in SERVICE_NAMES]
     base = start
     while any(base + offset in used for offset in offsets):
@@ -280,37 +278,41 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
                  pg_port=5432):
     """Everything haproxy.cfg.j2 writes for the clusters one HAProxy routes to.
 
-    Per cluster: its ports, the check timings of its own pg_rto preset (a proxy
-    host has no pg_rto of its own), the networks its frontends accept clients
-    from, its services with their Patroni checks and the port each leads to on
-    the members (pgbouncer's or PostgreSQL's `pg_port`), and its servers
-    (`<pg_cluster>-<pg_seq>` at the member's address), leaving out
-    `leaving_hosts`.
+    Per cluster: the check timings of its own pg_rto preset (a proxy host has
+    no pg_rto of its own), the networks its frontends accept clients from, and
+    its services (services.cluster_services), each with the servers its
+    `selector` and `backup` pick among the members (`<pg_cluster>-<pg_seq>`
+    at the member's address and the port of the service's `dest`, weighted
+    by `pg_weight`), leaving out `leaving_hosts`.
     """
-    # Imported here: pgbouncer builds on this module's helpers.
-    from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer
+    # Imported here: both build on this module's helpers.
+    from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer, services
 
+    fallback = dict(DEFAULT_PORTS, **fallback)
     plan = []
     for cluster in clusters:
         members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)
         first = (groups.get(cluster) or [None])[0]
         rto = host_var(hostvars, first, "pg_rto")
-        ports = cluster_ports(hostvars, groups, cluster, fallback)
-        server_ports = pgbouncer.server_ports(hostvars, first, _as_port(pg_port))
-        services = []
-        for service in SERVICES:
-            entry = {"name": service["name"], "port": ports[service["name"]],
-                     "server_port": server_ports[service["name"]],
-                     "check": service["check"].format(lag=replica_max_lag)}
-            if "fallback" in service:
-                entry["fallback"] = service["fallback"]
-            services.append(entry)
-        servers = []
-        for host in members:
-            address = host_var(hostvars, host, "node_address") or host
-            name = f"{host_var(hostvars, host, 'pg_cluster')}-{host_var(hostvars, host, 'pg_seq')}"
-            servers.append({"name": name, "address": str(address)})
+        entries = []
+        for service in services.cluster_services(hostvars, groups, cluster, fallback, replica_max_lag):
+            what = f"cluster {cluster}: service {service['name']}"
+            chosen = services.select(service["selector"], hostvars, members, f"{what}: selector")
+            backups = services.select(service["backup"], hostvars, members, f"{what}: backup")
+            port = pgbouncer.server_port(hostvars, first, as_port(pg_port), service["dest"])
+            servers = []
+            for host in members:
+                if host not in chosen and host not in backups:
+                    continue
+                address = host_var(hostvars, host, "node_address") or host
+                weight = host_var(hostvars, host, "pg_weight")
+                servers.append({"name": f"{host_var(hostvars, host, 'pg_cluster')}-"
+                                        f"{host_var(hostvars, host, 'pg_seq')}",
+                                "address": str(address), "port": port,
+                                "weight": 100 if weight is None else as_port(weight),
+                                "backup": host in backups})
+            entries.append(dict(service, servers=servers))
         plan.append({"name": cluster, "check": presets.rto_plan(rto)["haproxy"],
                      "sources": client_sources(hostvars, groups, cluster, members),
-                     "services": services, "servers": servers})
+                     "services": entries})
     return plan

@@ -175,9 +175,10 @@ def sorted_rules(rules):
     return ordered + [r for r in rules if r.get("order") is None]
 
 
-def _applies(rule, pg_role):
+def _applies(rule, pg_role, offline_query=False):
+    """Pigsty's rule: `offline` rules also apply on an instance with pg_offline_query."""
     role = rule.get("role") or "default"
-    return role in ("default", "common") or role == pg_role
+    return role in ("default", "common") or role == pg_role or (role == "offline" and offline_query)
 
 
 def _addresses(addr, context):
@@ -195,7 +196,7 @@ def _user(rule, users):
     return users.get(value, value)
 
 
-def render(rules, users, reserved, pg_role, context, tls="require"):
+def render(rules, users, reserved, pg_role, context, tls="require", offline_query=False):
     """(lines, covered): pg_hba lines of the rules that apply on this instance, and the rules left out.
 
     `users` maps Pigsty's ${dbsu}, ${repl}, ${monitor} and ${admin} to names;
@@ -203,14 +204,15 @@ def render(rules, users, reserved, pg_role, context, tls="require"):
     replication, rewind): a rule's names among them are left out, and the
     rule is named in `covered`. `context` has `cluster` and `infra`, addresses. With
     `tls` require every network rule is hostssl, as the cluster's own are;
-    reject rules stay host, so that they reject plaintext too.
+    reject rules stay host, so that they reject plaintext too. Rules for
+    the `offline` role apply on offline instances and where `offline_query`.
     """
     lines, covered = [], []
     for rule in sorted_rules(rules):
         problems = rule_errors(rule)
         if problems:
             raise ValueError(f"pg_hba rule {rule.get('title') or rule!r}: {problems[0]}")
-        if not _applies(rule, pg_role):
+        if not _applies(rule, pg_role, offline_query):
             continue
         if rule.get("rules"):
             lines.extend(" ".join(line.split()) for line in rule["rules"])

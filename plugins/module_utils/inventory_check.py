@@ -40,6 +40,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pgbouncer,
     pigsty,
     presets,
+    services,
     vip,
 )
 from ansible_collections.pgha.cloud.plugins.module_utils.cluster import as_int
@@ -91,9 +92,9 @@ CIDR_RE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
 # A DNS host name (RFC 1123), as HAProxy's client rule takes it too.
 HOST_NAME_RE = haproxy.HOST_NAME_RE
 HOST_NAME_MAX = 253
-PG_ROLES = ("primary", "replica")
-# Pigsty's other instance roles, refused with what they would have asked for.
-PIGSTY_ROLES = {"offline": "offline instances (and the offline service)"}
+# Pigsty's instance roles: an offline instance is a replica that the offline
+# service (5438) prefers and the replica service uses only as a backup.
+PG_ROLES = ("primary", "replica", "offline")
 PG_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # Entry points this version deploys; the others are refused rather than
 # silently ignored, so nobody believes an NLB follows the primary when none does.
@@ -120,6 +121,7 @@ TIMING_OVERRIDES = (
 CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
                      "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets",
+                     "pg_services", "pg_default_services",
                      "pg_tls", "pg_parameters", "patroni_postgresql_parameters",
                      # HAProxy reads them from the cluster's first host.
                      "pgbouncer_enabled", "pgbouncer_port", "pg_default_service_dest",
@@ -341,9 +343,6 @@ def _role_errors(hostvars, cluster, members):
         where = _where(cluster, [host])
         if _is_blank(role):
             errors.append(f"{where}: pg_role is not set; {hint}")
-        elif role in PIGSTY_ROLES:
-            errors.append(f"{where}: pg_role {_show(role)} is Pigsty's, and {PIGSTY_ROLES[role]} are not "
-                          f"supported yet (see {pigsty.DOC}); set pg_role: replica")
         elif role not in PG_ROLES:
             errors.append(f"{where}: pg_role {_show(role)} is not valid; {hint}")
         elif role == "primary":
@@ -352,7 +351,7 @@ def _role_errors(hostvars, cluster, members):
         errors.append(
             f"{_where(cluster, primaries)}: pg_role is primary on {len(primaries)} hosts "
             f"({', '.join(primaries)}); set pg_role: primary on exactly one host and "
-            "pg_role: replica on the others")
+            "pg_role: replica (or offline) on the others")
     elif not primaries and not errors:
         # A missing or mistyped role already explains the missing primary.
         errors.append(
@@ -1204,55 +1203,108 @@ def _etcd_size_errors(hostvars, members):
 # ---------------------------------------------------------------- HAProxy placement
 
 def _haproxy_setting_errors(hostvars, cluster, members):
-    """pg_haproxy_local is a boolean; pg_haproxy_ports names three distinct ports."""
+    """pg_haproxy_local is a boolean; pg_haproxy_ports names distinct ports; services in Pigsty's shape."""
     errors = []
     for value, hosts in _by_value(hostvars, members, "pg_haproxy_local"):
         if haproxy.parse_bool(value, True) is None:
             errors.append(f"{_where(cluster, hosts)}: pg_haproxy_local {_show(value)} is not a boolean; "
                           "use true (HAProxy on every node of the cluster, the default) or false (only "
                           "the pg_proxy hosts route to it)")
-    names = ", ".join(haproxy.SERVICE_NAMES)
-    example = ("e.g. pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446}, or remove it "
-               "to use 5433/5434/5436")
+    names = ", ".join(haproxy.REQUIRED_PORTS)
+    example = ("e.g. pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446, offline: 5448}, or "
+               "remove it to use 5433/5434/5436/5438")
     for value, hosts in _by_value(hostvars, members, "pg_haproxy_ports"):
         if value is None:
             continue
         where = _where(cluster, hosts)
         if not isinstance(value, dict):
             errors.append(f"{where}: pg_haproxy_ports {_show(value)} is not a mapping; give a port for "
-                          f"each of {names}, {example}")
+                          f"each of {names} (offline optional), {example}")
             continue
         keys = [str(key) for key in value]
-        missing = [name for name in haproxy.SERVICE_NAMES if name not in keys]
+        missing = [name for name in haproxy.REQUIRED_PORTS if name not in keys]
         unknown = [key for key in keys if key not in haproxy.SERVICE_NAMES]
         if missing or unknown:
             detail = "; ".join(part for part in (
                 f"missing {', '.join(missing)}" if missing else "",
                 f"unknown {', '.join(unknown)}" if unknown else "") if part)
-            errors.append(f"{where}: pg_haproxy_ports must name exactly {names} ({detail}); {example}")
+            errors.append(f"{where}: pg_haproxy_ports must name {names} and may name offline ({detail}); "
+                          f"{example}")
             continue
-        bad = [f"{name}={_show(value[name])}" for name in haproxy.SERVICE_NAMES
+        bad = [f"{name}={_show(value[name])}" for name in keys
                if as_int(value[name]) is None or not 1 <= as_int(value[name]) <= 65535]
         if bad:
             errors.append(f"{where}: pg_haproxy_ports {', '.join(bad)} is not a port number (1-65535); "
                           f"{example}")
             continue
-        ports = [as_int(value[name]) for name in haproxy.SERVICE_NAMES]
+        ports = [as_int(value[name]) for name in keys]
         if len(set(ports)) < len(ports):
             errors.append(f"{where}: pg_haproxy_ports gives two services the same port "
-                          f"({', '.join(f'{n}={p}' for n, p in zip(haproxy.SERVICE_NAMES, ports))}); "
+                          f"({', '.join(f'{n}={p}' for n, p in zip(keys, ports))}); "
                           f"each service needs its own, {example}")
+    for value, hosts in _by_value(hostvars, members, "pg_offline_query"):
+        if haproxy.parse_bool(value, False) is None:
+            errors.append(f"{_where(cluster, hosts)}: pg_offline_query {_show(value)} is not true or false")
+    for value, hosts in _by_value(hostvars, members, "pg_weight"):
+        if value is not None and (as_int(value) is None or not 0 <= as_int(value) <= 255):
+            errors.append(f"{_where(cluster, hosts)}: pg_weight {_show(value)} is not a whole number from 0 "
+                          "to 255 (HAProxy's weight; 100 when unset)")
+    errors.extend(_service_errors(hostvars, cluster, members))
+    return errors
+
+
+def _service_errors(hostvars, cluster, members):
+    """pg_services and pg_default_services: Pigsty's service mappings, checked key by key."""
+    errors = []
+    for name in ("pg_default_services", "pg_services"):
+        for value, where in _given(hostvars, cluster, members, name):
+            errors.extend(f"{where}: {problem}" for problem in
+                          services.list_errors(name, value, default_list=name == "pg_default_services"))
+    if errors or not members:
+        return errors
+    where = _where(cluster, members)
+    first = members[0]
+    if _get(hostvars, first, "pg_default_services") is not None and \
+            _get(hostvars, first, "pg_haproxy_ports") is not None:
+        errors.append(f"{where}: pg_haproxy_ports and pg_default_services both set the built-in services' "
+                      "ports; keep one (the ports of pg_default_services items, or pg_haproxy_ports with "
+                      "the built-in services)")
+    groups = {cluster: list(members)}
+    defined = services.cluster_services(hostvars, groups, cluster, haproxy.DEFAULT_PORTS)
+    builtin = _get(hostvars, first, "pg_default_services") is None
+    seen = {}
+    for service in defined:
+        label = f"{where}: service {service['name']}"
+        if service["name"] in seen:
+            errors.append(f"{label} is defined twice ({seen[service['name']]} and pg_services); give the "
+                          "pg_services item another name")
+            continue
+        seen[service["name"]] = "built-in" if builtin else "pg_default_services"
+        if service["dest"] == "pgbouncer" and not pgbouncer.enabled(hostvars, first):
+            errors.append(f"{label} has dest: pgbouncer, but pgbouncer_enabled is not true for the cluster; "
+                          "set pgbouncer_enabled: true, or dest: postgres")
+        for key in ("selector", "backup"):
+            try:
+                services.select(service[key], hostvars, members, f"{label}: {key}")
+            except ValueError as exc:
+                errors.append(str(exc))
     return errors
 
 
 def _ports_valid(hostvars, members):
-    value = _get(hostvars, members[0], "pg_haproxy_ports") if members else None
-    if value is None:
+    """Whether the cluster's service ports are known (its port and service settings are valid)."""
+    if not members:
         return True
-    if not isinstance(value, dict) or sorted(str(k) for k in value) != sorted(haproxy.SERVICE_NAMES):
-        return False
-    ports = [as_int(value[name]) for name in haproxy.SERVICE_NAMES]
-    return None not in ports and len(set(ports)) == len(ports)
+    value = _get(hostvars, members[0], "pg_haproxy_ports")
+    if value is not None:
+        if not isinstance(value, dict) or any(str(k) not in haproxy.SERVICE_NAMES for k in value) \
+                or any(name not in value for name in haproxy.REQUIRED_PORTS):
+            return False
+        ports = [as_int(port) for port in value.values()]
+        if None in ports or len(set(ports)) != len(ports):
+            return False
+    return not any(services.list_errors(name, _get(hostvars, members[0], name))
+                   for name in ("pg_default_services", "pg_services"))
 
 
 def _proxy_errors(hostvars, groups, clusters):
@@ -1373,7 +1425,8 @@ def _port_clash_errors(hostvars, groups, clusters):
             f"HAProxy on host{plural} {_hosts(hosts)}: {detail}; every cluster an HAProxy routes to "
             "needs its own ports: set pg_haproxy_ports in the vars of all but one of these clusters, "
             f"e.g. pg_haproxy_ports: {{primary: {free['primary']}, replica: {free['replica']}, "
-            f"default: {free['default']}}} (free here), or change the other setting named")
+            f"default: {free['default']}, offline: {free['offline']}}} (free here), or change the other "
+            "setting named")
     return errors
 
 
@@ -1392,17 +1445,16 @@ def _nlb_router_port_errors(hostvars, groups, clusters):
             continue  # reported by the pg_haproxy_ports check
         by_ports = {}
         for host, ports in haproxy.router_ports(hostvars, groups, cluster).items():
-            by_ports.setdefault(tuple(ports[s] for s in haproxy.SERVICE_NAMES), []).append(host)
+            by_ports.setdefault(tuple(ports.items()), []).append(host)
         if len(by_ports) > 1:
             detail = "; ".join(
-                f"{', '.join(hosts)}: " + ", ".join(f"{name} {port}" for name, port in
-                                                    zip(haproxy.SERVICE_NAMES, ports))
+                f"{', '.join(hosts)}: " + ", ".join(f"{name} {port}" for name, port in ports)
                 for ports, hosts in by_ports.items())
             errors.append(f"cluster {cluster}: pg_nlb_targets is haproxy, but the HAProxy hosts routing to "
                           f"it listen on different ports for it ({detail}); an NLB target group has one "
                           "port per service: set pg_haproxy_ports on the cluster, or the same "
-                          "haproxy_primary_port, haproxy_replica_port and haproxy_default_port on every "
-                          "one of those hosts")
+                          "haproxy_primary_port, haproxy_replica_port, haproxy_default_port and "
+                          "haproxy_offline_port on every one of those hosts")
     return errors
 
 

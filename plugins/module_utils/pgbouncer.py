@@ -75,7 +75,7 @@ def port(hostvars, host):
 
 
 def service_dest(hostvars, host):
-    """Where the primary and replica services lead: Pigsty's pg_default_service_dest.
+    """Where services with `dest: default` (primary, replica) lead: Pigsty's pg_default_service_dest.
 
     Unset: pgbouncer while pgbouncer is on (Pigsty's default), else PostgreSQL.
     """
@@ -93,16 +93,20 @@ def node_ports(hostvars, host):
     return ports
 
 
-def server_ports(hostvars, host, pg_port):
-    """{service: port} HAProxy sends each service of the cluster of `host` to on the members.
+def server_port(hostvars, host, pg_port, dest="default"):
+    """The port on the members that a service of the cluster of `host` with Pigsty's `dest` leads to.
 
-    The primary and replica services follow pg_default_service_dest; the
-    default service always leads to PostgreSQL (as in Pigsty).
+    `default` follows pg_default_service_dest; `postgres` is `pg_port`,
+    `pgbouncer` pgbouncer's port; a number is taken as it is.
     """
-    pooled = service_dest(hostvars, host) == "pgbouncer"
-    return {"primary": port(hostvars, host) if pooled else pg_port,
-            "replica": port(hostvars, host) if pooled else pg_port,
-            "default": pg_port}
+    dest = str(dest)
+    if dest == "default":
+        dest = service_dest(hostvars, host)
+    if dest == "pgbouncer":
+        return port(hostvars, host)
+    if dest == "postgres":
+        return pg_port
+    return haproxy.as_port(dest)
 
 
 def pooled_database(item):

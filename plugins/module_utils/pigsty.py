@@ -35,13 +35,6 @@ NOT_HONOURED = {
         "pgsql", ("pgsql",),
         "only plain PostgreSQL is deployed (no Citus, Babelfish, IvorySQL, PolarDB or MSSQL modes); "
         "remove pg_mode"),
-    "pg_offline_query": (
-        "pgsql", ("false",),
-        "offline instances and the offline service are not supported yet; remove pg_offline_query (every "
-        "replica serves the replica port)"),
-    "pg_weight": (
-        "pgsql", (),
-        "HAProxy weights are not supported; remove pg_weight"),
     "pg_upstream": (
         "pgsql", (),
         "standby clusters are not supported yet: this cluster would be deployed as an independent "
@@ -170,14 +163,6 @@ NOT_HONOURED = {
     "pg_crontab": (
         "pgsql", ("[]",),
         "no crontab is written; backups are scheduled by pgbackrest_schedule; remove pg_crontab"),
-    "pg_services": (
-        "pgsql", ("[]",),
-        "custom services are not supported yet; HAProxy serves the primary, replica and default ports "
-        "(pg_haproxy_ports); remove pg_services"),
-    "pg_default_services": (
-        "pgsql", (),
-        "HAProxy serves the primary, replica and default ports (pg_haproxy_ports); remove "
-        "pg_default_services"),
     "pg_service_provider": (
         "pgsql", ("''",),
         "HAProxy runs on the cluster's nodes or on the pg_proxy group; remove pg_service_provider"),

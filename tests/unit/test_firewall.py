@@ -48,7 +48,8 @@ def error_of(hostvars, groups, host, admin=tuple(ADMIN), **kwargs):
 
 def test_a_node_of_the_sandbox_restricts_every_port_of_the_stack():
     rules = rules_of(*sandbox(), H1)
-    assert sorted(rules, key=str) == sorted([2379, 2380, 5432, 5433, 5434, 5436, 8008, 9101, 9102], key=str)
+    expected = [2379, 2380, 5432, 5433, 5434, 5436, 5438, 8008, 9101, 9102]
+    assert sorted(rules, key=str) == sorted(expected, key=str)
     members = MEMBERS
     # PostgreSQL: members (replication, rewind, their HAProxy) and the client networks.
     assert rules[5432]["ip"] == ["10.1.0.0/24"] + members
@@ -58,7 +59,7 @@ def test_a_node_of_the_sandbox_restricts_every_port_of_the_stack():
     assert rules[2379]["ip"] == members + ADMIN
     assert rules[2380]["ip"] == members
     # HAProxy services: what haproxy.cfg admits (client networks and members; loopback is on lo).
-    for port in (5433, 5434, 5436):
+    for port in (5433, 5434, 5436, 5438):
         assert rules[port]["ip"] == ["10.1.0.0/24"] + members
     assert rules[9101]["ip"] == ADMIN
     assert rules[9102]["ip"] == ["10.1.0.0/24"] + members + ADMIN
@@ -73,8 +74,9 @@ def test_ports_follow_the_inventory():
         hostvars[host].update(patroni_pg_port=6432, patroni_rest_port="8009", etcd_client_port=12379,
                               etcd_peer_port=12380, haproxy_stats_port=19101, haproxy_health_port=19102,
                               pg_haproxy_ports={"primary": 7001, "replica": 7002, "default": 7004})
+    # The offline service takes primary + 5 when pg_haproxy_ports does not name it.
     assert sorted(rules_of(hostvars, groups, H2)) == [
-        6432, 7001, 7002, 7004, 8009, 12379, 12380, 19101, 19102]
+        6432, 7001, 7002, 7004, 7006, 8009, 12379, 12380, 19101, 19102]
 
 
 def test_vip_opens_vrrp_to_the_members_only():
@@ -124,7 +126,7 @@ def tier():
 
 def test_a_proxy_serves_every_cluster_on_its_ports_with_each_clusters_sources():
     rules = rules_of(*tier(), P1)
-    assert sorted(rules) == [5433, 5434, 5436, 5443, 5444, 5446, 9101, 9102]
+    assert sorted(rules) == [5433, 5434, 5436, 5438, 5443, 5444, 5446, 5448, 9101, 9102]
     assert rules[5433]["ip"] == ["10.1.0.0/24"] + MEMBERS
     assert rules[5443]["ip"] == ["10.2.0.0/24", B1, B2, B3]
     assert rules[5443]["comment"] == "HAProxy primary service of pg-b"
@@ -133,19 +135,19 @@ def test_a_proxy_serves_every_cluster_on_its_ports_with_each_clusters_sources():
 
 def test_members_admit_the_proxies_on_postgres_and_patroni_and_run_no_haproxy():
     rules = rules_of(*tier(), H1)
-    assert not {5433, 5434, 5436, 9101, 9102} & set(rules)
+    assert not {5433, 5434, 5436, 5438, 9101, 9102} & set(rules)
     assert rules[5432]["ip"] == ["10.1.0.0/24"] + MEMBERS + [P1, P2]
     assert rules[8008]["ip"] == MEMBERS + [P1, P2] + ADMIN
     # pg-b keeps node-local HAProxy; the proxies route to it as well.
     rules = rules_of(*tier(), B2)
     assert rules[5432]["ip"] == ["10.2.0.0/24", P1, P2, B1, B2, B3]
-    assert sorted(p for p in rules if p in (5443, 5444, 5446)) == [5443, 5444, 5446]
+    assert sorted(p for p in rules if p in (5443, 5444, 5446, 5448)) == [5443, 5444, 5446, 5448]
 
 
 def test_a_proxy_limited_by_pg_proxy_clusters_opens_only_those_ports():
     hostvars, groups = tier()
     hostvars[P2]["pg_proxy_clusters"] = ["pg-b"]
-    assert sorted(rules_of(hostvars, groups, P2)) == [5443, 5444, 5446, 9101, 9102]
+    assert sorted(rules_of(hostvars, groups, P2)) == [5443, 5444, 5446, 5448, 9101, 9102]
     # pg-test's members no longer admit P2.
     assert P2 not in rules_of(hostvars, groups, H1)[5432]["ip"]
 

@@ -89,10 +89,17 @@ def test_cluster_ports_come_from_pg_haproxy_ports_else_the_fallback():
     hostvars, groups = two_clusters()
     ports = {"primary": 6433, "replica": "6434", "default": 6436}
     set_cluster(hostvars, groups, "pg-b", "pg_haproxy_ports", ports)
-    fallback = {"primary": 7000, "replica": 7001, "default": 7003}
+    fallback = {"primary": 7000, "replica": 7001, "default": 7003, "offline": 7005}
+    # The offline service takes primary + 5 when pg_haproxy_ports does not name it.
     assert haproxy.cluster_ports(hostvars, groups, "pg-b", fallback) == {
-        "primary": 6433, "replica": 6434, "default": 6436}
+        "primary": 6433, "replica": 6434, "default": 6436, "offline": 6438}
+    set_cluster(hostvars, groups, "pg-b", "pg_haproxy_ports", dict(ports, offline=6500))
+    assert haproxy.cluster_ports(hostvars, groups, "pg-b", fallback)["offline"] == 6500
     assert haproxy.cluster_ports(hostvars, groups, "pg-test", fallback) == fallback
+    # pg_services add to them.
+    set_cluster(hostvars, groups, "pg-b", "pg_services", [{"name": "standby", "port": 5440}])
+    assert haproxy.cluster_ports(hostvars, groups, "pg-b", fallback) == {
+        "primary": 6433, "replica": 6434, "default": 6436, "offline": 6500, "standby": 5440}
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups) == haproxy.DEFAULT_PORTS
     # Without a fallback, the ports the routers listen on (a proxy's own haproxy_*_port).
     hostvars, groups = with_proxies(P1, haproxy_primary_port=6000, pg_haproxy_local=False)
@@ -100,10 +107,10 @@ def test_cluster_ports_come_from_pg_haproxy_ports_else_the_fallback():
         hostvars[host]["pg_haproxy_local"] = False
     assert haproxy.haproxy_hosts(hostvars, groups, "pg-test") == [P1]
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups) == {
-        "primary": 6000, "replica": 5434, "default": 5436}
+        "primary": 6000, "replica": 5434, "default": 5436, "offline": 5438}
     # A partial fallback keeps the defaults for the services it does not name.
     assert pgha.haproxy_cluster_ports("pg-test", hostvars, groups, {"primary": 6000}) == {
-        "primary": 6000, "replica": 5434, "default": 5436}
+        "primary": 6000, "replica": 5434, "default": 5436, "offline": 5438}
 
 
 def test_plan_uses_each_clusters_own_preset_and_leaves_out_leaving_hosts():
@@ -118,11 +125,14 @@ def test_plan_uses_each_clusters_own_preset_and_leaves_out_leaving_hosts():
     assert other["check"] == presets.RTO_PLANS["safe"]["haproxy"]
     assert [(s["name"], s["port"], s["check"]) for s in other["services"]] == [
         ("primary", 6433, "/primary"), ("replica", 6434, "/replica?lag=2048"),
-        ("default", 6436, "/primary")]
-    assert [s.get("fallback") for s in other["services"]] == [None, "primary", None]
-    assert other["servers"] == [{"name": "pg-b-1", "address": B1},
-                                {"name": "pg-b-3", "address": "192.0.2.33"}]
-    assert [s["port"] for s in test["services"]] == [5433, 5434, 5436]
+        ("default", 6436, "/primary"), ("offline", 6438, "/replica")]
+    assert [s.get("fallback") for s in other["services"]] == [None, "primary", None, None]
+    servers = [{"name": "pg-b-1", "address": B1, "port": 5432, "weight": 100, "backup": False},
+               {"name": "pg-b-3", "address": "192.0.2.33", "port": 5432, "weight": 100, "backup": False}]
+    assert other["services"][0]["servers"] == servers
+    # No offline instance: every replica is a backup of the offline service.
+    assert other["services"][3]["servers"] == [dict(server, backup=True) for server in servers]
+    assert [s["port"] for s in test["services"]] == [5433, 5434, 5436, 5438]
 
 
 def test_plan_of_a_cluster_without_pg_rto_uses_the_default_preset():
@@ -146,8 +156,10 @@ def test_port_clashes_name_every_owner():
 
 
 def test_free_port_block_skips_used_ports():
-    assert haproxy.free_port_block(set()) == {"primary": 5443, "replica": 5444, "default": 5446}
-    assert haproxy.free_port_block({5446}) == {"primary": 5453, "replica": 5454, "default": 5456}
+    assert haproxy.free_port_block(set()) == {"primary": 5443, "replica": 5444, "default": 5446,
+                                              "offline": 5448}
+    assert haproxy.free_port_block({5448}) == {"primary": 5453, "replica": 5454, "default": 5456,
+                                               "offline": 5458}
 
 
 @pytest.mark.parametrize("path, table", [
@@ -176,7 +188,7 @@ def test_two_clusters_on_one_proxy_with_default_ports_clash():
     assert error.startswith(f"HAProxy on hosts {P1}, {P2}: port 5433 is used by pg-test primary and "
                             "pg-b primary; port 5434 is used by pg-test replica and pg-b replica; "
                             "port 5436 is used by pg-test default and pg-b default;")
-    assert "pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446}" in error
+    assert "pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446, offline: 5448}" in error
 
 
 def test_restricting_a_proxy_to_one_cluster_removes_the_clash():
@@ -208,8 +220,11 @@ def test_a_proxys_own_fallback_ports_count():
 
 @pytest.mark.parametrize("value, fragment", [
     ("5443", "pg_haproxy_ports '5443' is not a mapping"),
-    ({"primary": 5443, "replica": 5444}, "must name exactly primary, replica, default (missing default)"),
-    ({"primary": 5443, "replica": 5444, "default": 5446, "offline": 5448}, "(unknown offline)"),
+    ({"primary": 5443, "replica": 5444}, "must name primary, replica, default and may name offline "
+     "(missing default)"),
+    ({"primary": 5443, "replica": 5444, "default": 5446, "standby": 5448}, "(unknown standby)"),
+    ({"primary": 5443, "replica": 5444, "default": 5446, "offline": 5444},
+     "gives two services the same port"),
     ({"primary": 5443, "replica": "x", "default": 70000}, "replica='x', default=70000 is not a port number"),
     ({"primary": 5443, "replica": 5443, "default": 5446}, "gives two services the same port"),
 ])

@@ -99,6 +99,11 @@ def test_role_limits_a_rule_to_instances_of_that_pg_role():
     replica = lines_of(rules, pg_role="replica")
     assert {line.split()[2] for line in primary} == {"b"}
     assert {line.split()[2] for line in replica} == {"a", "b"}
+    offline = lines_of(rules, pg_role="offline")
+    assert {line.split()[2] for line in offline} == {"b", "c"}
+    # Pigsty: offline rules apply on a replica with pg_offline_query too.
+    lines, _covered = hba.render(rules, USERS, RESERVED, "replica", CONTEXT, offline_query=True)
+    assert {line.split()[2] for line in lines} == {"a", "b", "c"}
 
 
 def test_raw_rules_are_written_as_given_with_whitespace_collapsed():

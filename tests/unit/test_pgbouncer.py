@@ -157,19 +157,23 @@ def test_the_pooler_role_logs_in_by_peer_on_the_socket_and_never_over_the_networ
 # ---------------------------------------------------------------- HAProxy and the firewall
 
 @pytest.mark.parametrize("settings, ports", [
-    ({}, {"primary": 5432, "replica": 5432, "default": 5432}),
-    ({"pgbouncer_enabled": True}, {"primary": 6432, "replica": 6432, "default": 5432}),
+    ({}, {"primary": 5432, "replica": 5432, "default": 5432, "offline": 5432}),
+    ({"pgbouncer_enabled": True}, {"primary": 6432, "replica": 6432, "default": 5432, "offline": 5432}),
     ({"pgbouncer_enabled": True, "pgbouncer_port": 6543},
-     {"primary": 6543, "replica": 6543, "default": 5432}),
+     {"primary": 6543, "replica": 6543, "default": 5432, "offline": 5432}),
     ({"pgbouncer_enabled": True, "pg_default_service_dest": "postgres"},
-     {"primary": 5432, "replica": 5432, "default": 5432}),
+     {"primary": 5432, "replica": 5432, "default": 5432, "offline": 5432}),
+    ({"pgbouncer_enabled": True, "pg_services": [{"name": "pooled", "port": 5440, "dest": "pgbouncer"},
+                                                 {"name": "direct", "port": 5441, "dest": 5432}]},
+     {"primary": 6432, "replica": 6432, "default": 5432, "offline": 5432, "pooled": 6432, "direct": 5432}),
 ])
 def test_haproxy_leads_the_primary_and_replica_services_where_pg_default_service_dest_says(settings, ports):
     hostvars, groups = valid_inventory()
     for name, value in settings.items():
         set_all(hostvars, name, value)
     plan = haproxy.haproxy_plan(["pg-test"], hostvars, groups, haproxy.DEFAULT_PORTS, pg_port=5432)
-    assert {svc["name"]: svc["server_port"] for svc in plan[0]["services"]} == ports
+    assert {svc["name"]: {server["port"] for server in svc["servers"]}
+            for svc in plan[0]["services"]} == {name: {port} for name, port in ports.items()}
 
 
 def test_haproxy_cfg_sends_the_servers_to_the_service_port():
@@ -183,10 +187,12 @@ def test_haproxy_cfg_sends_the_servers_to_the_service_port():
         haproxy_client_timeout="1h", haproxy_server_timeout="1h", haproxy_health_port=9102,
         haproxy_server_maxconn=10, haproxy_patroni_port=8008, haproxy_ca_file="/ca.crt", ansible_managed="x")
     backends = cfg.split("\nbackend ")[1:]
-    assert [b.split("\n")[0] for b in backends] == ["pg-test-primary", "pg-test-replica", "pg-test-default"]
-    assert "server pg-test-1 10.210.0.11:6432 check" in backends[0]
-    assert "server pg-test-1 10.210.0.11:6432 check" in backends[1]
-    assert "server pg-test-1 10.210.0.11:5432 check" in backends[2]
+    names = ["pg-test-primary", "pg-test-replica", "pg-test-default", "pg-test-offline"]
+    assert [b.split("\n")[0] for b in backends] == names
+    assert "server pg-test-1 10.210.0.11:6432 weight 100 check" in backends[0]
+    assert "server pg-test-1 10.210.0.11:6432 weight 100 check" in backends[1]
+    assert "server pg-test-1 10.210.0.11:5432 weight 100 check" in backends[2]
+    assert "server pg-test-1 10.210.0.11:5432 weight 100 backup check" in backends[3]
 
 
 def test_the_firewall_opens_pgbouncer_to_the_same_sources_as_postgresql():

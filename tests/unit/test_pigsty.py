@@ -22,7 +22,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_log_dir", "/pg/log/pgbouncer"), ("pgb_hba_rules", [{"user": "all"}]),
-    ("pg_weight", 100), ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
+    ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
     ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
@@ -66,14 +66,6 @@ def test_other_parts_are_listed_not_refused():
     hostvars["10.210.0.12"]["minio_cluster"] = "minio"
     assert errors_of(hostvars, groups) == []
     assert inventory_check.pigsty_other_parts(hostvars, groups) == ["grafana_admin_password", "minio_cluster"]
-
-
-def test_pg_role_offline_is_named():
-    hostvars, groups = valid_inventory()
-    hostvars["10.210.0.13"]["pg_role"] = "offline"
-    message = only_error(hostvars, groups)
-    assert "10.210.0.13: pg_role 'offline' is Pigsty's, and offline instances" in message
-    assert "set pg_role: replica" in message
 
 
 def test_pigsty_user_options_not_applied_are_refused_before_any_host_changes():

@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent
 # inventory file -> (number of problems, fragments the report must contain)
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
-    "pigsty-ha-trio": (16, [
+    "pigsty-ha-trio": (15, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, but pgbouncer_enabled is not true for the cluster",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
@@ -31,7 +31,7 @@ CASES = {
         "pg_conf is Pigsty's, and this collection does not honour it",
         "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
-        "host 10.99.0.3: pg_offline_query is Pigsty's", "host 10.99.0.1: vip_role is Pigsty's",
+        "host 10.99.0.1: vip_role is Pigsty's",
         "pg_superuser_password is not set"]),
     "two-primaries": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2: pg_role is primary on 2 hosts",
                           "set pg_role: primary on exactly one host"]),
@@ -70,7 +70,8 @@ CASES = {
                            "virtual router id 42", "set pg_vip_vrid to different numbers"]),
     "proxy-port-clash": (1, ["HAProxy on host 10.99.0.9: port 5433 is used by pg-bad primary and pg-other "
                              "primary; port 5434", "set pg_haproxy_ports in the vars of all but one",
-                             "pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446}"]),
+                             "pg_haproxy_ports: {primary: 5443, replica: 5444, default: 5446, "
+                             "offline: 5448}"]),
     "proxy-unknown-cluster": (1, ["group pg_proxy, host 10.99.0.9: pg_proxy_clusters names unknown "
                                   "cluster(s) 'pg-typo'; the clusters of this inventory are: pg-bad"]),
     "proxy-is-postgres-node": (1, ["group pg_proxy, host 10.99.0.3: is also a PostgreSQL node "
