@@ -62,9 +62,9 @@ molecule-trixie: venv docker
 # the steps read the rows verify.yml writes),
 # with the checks `make test` leaves out for time (add_replica.yml re-run):
 #   make molecule-step STEP=failover   (secrets, operations, scale, failover,
-#   vip, backup, clone, etcd-membership, remove; STEP=verify runs the verify playbook)
+#   vip, backup, clone, standby, etcd-membership, remove; STEP=verify runs the verify playbook)
 # The containers stay up; `molecule destroy` removes them.
-STEPS := secrets operations scale failover vip backup clone etcd-membership remove
+STEPS := secrets operations scale failover vip backup clone standby etcd-membership remove
 molecule-step: venv docker
 	@case " $(STEPS) verify " in *" $(STEP) "*) ;; *) echo "STEP must be one of: $(STEPS) verify" >&2; exit 2;; esac
 	rm -rf $(STALE_COPY)

@@ -26,6 +26,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pgbackrest_hosts,
     pgbouncer,
     presets,
+    standby,
     tls,
     vip,
 )
@@ -118,6 +119,16 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
                  pg_port=5432):
     """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
     return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag, pg_port)
+
+
+def standby_hosts(hostvars, groups, cluster):
+    """`hostvars | pgha.cloud.standby_hosts(groups, cluster)`: hosts of standby clusters fed by `cluster`."""
+    return standby.downstream_hosts(hostvars, groups, haproxy.cluster_groups(hostvars, groups), cluster)
+
+
+def standby_cluster(hostvars, groups, cluster):
+    """`hostvars | pgha.cloud.standby_cluster(groups, cluster)`: Patroni's standby_cluster, or None."""
+    return standby.standby_config(hostvars, groups, cluster)
 
 
 def haproxy_port_clashes(plan, other_ports):
@@ -292,4 +303,6 @@ class FilterModule(object):
             "pgbackrest_clone_stanza_command": pgbackrest.clone_stanza_command,
             "pgbouncer_config": pgbouncer_config,
             "pgbouncer_auth_sql": pgbouncer.auth_function_sql,
+            "standby_hosts": standby_hosts,
+            "standby_cluster": standby_cluster,
         }

@@ -235,7 +235,7 @@ def pg_ident_lines(pooler_user, os_user="postgres"):
 
 
 def hba_rules(member_addresses, client_networks, superuser, replication_user, proxy_addresses=None,
-              rewind_user=None, tls="require", custom=None, pooler_user=None):
+              rewind_user=None, tls="require", custom=None, pooler_user=None, standby_addresses=None):
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
     The superuser logs in on the local socket only (peer); the rewind user only
@@ -254,6 +254,9 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     `pooler_user` is pgbouncer's auth_query role: the postgres account logs in
     as it by peer on the socket (pg_ident map pgha_pgbouncer), never over the
     network.
+
+    `standby_addresses` are the hosts of standby clusters that replicate from
+    this one (pg_upstream): replication over TLS, like the members.
     """
     if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
@@ -271,6 +274,8 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     if pooler_user:
         rules[1:1] = [f"local all {pooler_user} peer map={POOLER_IDENT_MAP}"]
         rules.append(f"host all {pooler_user} all reject")
+    for address in [hba_address(a) for a in standby_addresses or []]:
+        rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
     for address in member_addresses:
         rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
         if rewind_user:

@@ -17,7 +17,8 @@ traffic to any other port is left to the host's own rules. Which port is open
 to whom follows the "Ports" table of docs/security.md:
 
 - patroni_pg_port (5432) on members: the members, the HAProxy hosts routing to
-  the cluster, its pg_client_networks;
+  the cluster, its pg_client_networks, the hosts of standby clusters whose
+  pg_upstream it is;
 - pgbouncer_port (6432) on members of a cluster with pgbouncer_enabled: the
   same sources as PostgreSQL;
 - patroni_rest_port (8008) on members: the members, those HAProxy hosts, the
@@ -56,6 +57,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pgbackrest,
     pgbackrest_hosts,
     pgbouncer,
+    standby,
 )
 
 VRRP = "vrrp"
@@ -240,10 +242,13 @@ def _postgres_rules(rules, hostvars, groups, host, name, admin):
     clients = _networks(clients, f"host {host}: {var}")
     ports = haproxy.host_ports(hostvars, host, haproxy.POSTGRES_NODE_PORTS)
     label = _cluster_name(name)
+    # Standby clusters fed by this one (pg_upstream) replicate from here.
+    downstream = _addresses(hostvars, standby.downstream_hosts(
+        hostvars, groups, haproxy.cluster_groups(hostvars, groups), name))
 
     pg_label = "PostgreSQL (patroni_pg_port)"
     rules.add("tcp", _port(ports[pg_label], f"host {host}: patroni_pg_port"), f"{pg_label} of {label}",
-              member_addresses + proxies + clients)
+              member_addresses + proxies + clients + downstream)
     if pgbouncer.enabled(hostvars, host):
         # The same sources as PostgreSQL: pgbouncer admits what pg_hba admits.
         rules.add("tcp", _port(pgbouncer.port(hostvars, host), f"host {host}: pgbouncer_port"),

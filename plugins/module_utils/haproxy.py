@@ -243,9 +243,14 @@ def client_sources(hostvars, groups, cluster, members):
     """Networks a cluster's HAProxy frontends accept connections from.
 
     The cluster's `pg_client_networks`, its members' addresses (applications on
-    the nodes) and loopback, each parsed: a value that is not an address or a
+    the nodes), the hosts of standby clusters fed by it (pg_upstream through
+    HAProxy) and loopback, each parsed: a value that is not an address or a
     network with no host bits set is refused, never written into haproxy.cfg.
     """
+    from ansible_collections.pgha.cloud.plugins.module_utils import standby
+
+    members = list(members) + [host for host in standby.downstream_hosts(
+        hostvars, groups, cluster_groups(hostvars, groups), cluster) if host not in members]
     first = (groups.get(cluster) or [None])[0]
     networks = host_var(hostvars, first, "pg_client_networks") or []
     if isinstance(networks, str):

@@ -41,6 +41,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     pigsty,
     presets,
     services,
+    standby,
     vip,
 )
 from ansible_collections.pgha.cloud.plugins.module_utils.cluster import as_int
@@ -1846,6 +1847,86 @@ def _pgbouncer_parameter_errors(hostvars, cluster, members):
     return errors
 
 
+# ---------------------------------------------------------------- standby clusters
+
+def _standby_errors(hostvars, groups, clusters):
+    """Pigsty's pg_upstream (on a primary: a standby cluster) and pg_delay, and what such a cluster needs."""
+    errors = []
+    for cluster in clusters:
+        members = _members(hostvars, groups, cluster)
+        for host in members:
+            where = _where(cluster, [host])
+            value = _get(hostvars, host, "pg_upstream")
+            delay = _get(hostvars, host, "pg_delay")
+            port = _get(hostvars, host, "pg_upstream_port")
+            if _is_blank(value):
+                if delay not in (None, "", 0, "0"):
+                    errors.append(f"{where}: pg_delay is set without pg_upstream; as in Pigsty, a delay "
+                                  "applies to the leader of a standby cluster: set pg_upstream on that "
+                                  "host, or remove pg_delay")
+                if port is not None:
+                    errors.append(f"{where}: pg_upstream_port is set without pg_upstream; remove it")
+                continue
+            if str(_get(hostvars, host, "pg_role") or "") != "primary":
+                errors.append(f"{where}: pg_upstream on a host that is not the cluster's primary (Pigsty: "
+                              "cascade from that instance) is not supported; set pg_upstream on the "
+                              "primary to make the whole cluster a standby cluster, or remove it")
+                continue
+            problem = standby.address_problem(value)
+            if problem:
+                errors.append(f"{where}: {problem}")
+            if delay is not None and standby.delay_problem(delay):
+                errors.append(f"{where}: {standby.delay_problem(delay)}")
+            if port is not None and (as_int(port) is None or not 1 <= as_int(port) <= 65535):
+                errors.append(f"{where}: pg_upstream_port {_show(port)} is not a port number "
+                              f"(1-65535); remove it for {standby.DEFAULT_PORT}")
+            if problem:
+                continue
+            if str(value) in standby.cluster_addresses(hostvars, groups, cluster):
+                errors.append(f"{where}: pg_upstream {_show(value)} is an address of the cluster "
+                              "itself; name the cluster to replicate from")
+                continue
+            errors.extend(_standby_cluster_errors(hostvars, groups, clusters, cluster, members))
+    return errors
+
+
+def _standby_cluster_errors(hostvars, groups, clusters, cluster, members):
+    """What a standby cluster cannot do until promoted, and the logins it shares with its upstream."""
+    errors = []
+    where = _where(cluster, members)
+    after = "after playbooks/promote.yml"
+    entrypoints = _get(hostvars, members[0], "pg_entrypoints") or ["haproxy"]
+    others = [str(e) for e in entrypoints if str(e) != "haproxy"] if isinstance(entrypoints, list) else []
+    if others:
+        errors.append(f"{where}: pg_entrypoints {', '.join(others)} on a standby cluster (pg_upstream) "
+                      "are not supported: it has no primary to lead to until promoted; use [haproxy], "
+                      f"and add the others {after}")
+    _problems, backups = _backup_enabled(hostvars, cluster, members)
+    if backups:
+        errors.append(f"{where}: pgBackRest needs a primary, and a standby cluster (pg_upstream) has "
+                      "none until promoted; set pgbackrest_enabled: false for it (Pigsty's default is "
+                      f"true), and true {after}")
+    if pgbouncer.enabled(hostvars, members[0]):
+        errors.append(f"{where}: pgbouncer on a standby cluster (pg_upstream) is not supported yet (its "
+                      "login function is made on a writable leader); set pgbouncer_enabled: false, "
+                      f"and true {after}")
+    upstream = standby.upstream_cluster(hostvars, groups, clusters, cluster)
+    if upstream is None:
+        return errors
+    if standby.upstream(hostvars, groups, upstream) is not None:
+        errors.append(f"{where}: pg_upstream reaches cluster {upstream}, which is itself a standby "
+                      "cluster; replicate from a cluster with a primary")
+    mine = standby.primary_host(hostvars, groups, cluster)
+    theirs = standby.primary_host(hostvars, groups, upstream) or groups[upstream][0]
+    differ = [name for name, default in standby.SHARED_LOGINS
+              if (_get(hostvars, mine, name) or default) != (_get(hostvars, theirs, name) or default)]
+    if differ:
+        errors.append(f"{where}: {', '.join(differ)} differ from those of cluster {upstream}, which "
+                      "pg_upstream reaches; a standby cluster's roles are its upstream's copies, so its "
+                      "Patroni logs in with them: give both clusters the same values")
+    return errors
+
+
 # ---------------------------------------------------------------- entry point
 
 IDENTITY_CHECKS = (_seq_errors, _role_errors)
@@ -1889,6 +1970,7 @@ def inventory_errors(hostvars, groups, defaults=None):
         errors.extend(_backup_errors(hostvars, groups, cluster, members, defaults))
     errors.extend(_shared_repository_errors(hostvars, groups, clusters))
     errors.extend(_vip_cluster_errors(hostvars, groups, clusters))
+    errors.extend(_standby_errors(hostvars, groups, clusters))
     errors.extend(_etcd_errors(hostvars, groups, clusters))
     errors.extend(_proxy_errors(hostvars, groups, clusters))
     errors.extend(_port_clash_errors(hostvars, groups, clusters))

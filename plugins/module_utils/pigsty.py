@@ -35,13 +35,6 @@ NOT_HONOURED = {
         "pgsql", ("pgsql",),
         "only plain PostgreSQL is deployed (no Citus, Babelfish, IvorySQL, PolarDB or MSSQL modes); "
         "remove pg_mode"),
-    "pg_upstream": (
-        "pgsql", (),
-        "standby clusters are not supported yet: this cluster would be deployed as an independent "
-        "primary; remove pg_upstream"),
-    "pg_delay": (
-        "pgsql", ("0",),
-        "delayed replicas are not supported yet; remove pg_delay"),
     "pg_dbsu": (
         "pgsql", ("postgres",),
         "the database superuser is Debian's postgres account; remove pg_dbsu"),

@@ -22,7 +22,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_log_dir", "/pg/log/pgbouncer"), ("pgb_hba_rules", [{"user": "all"}]),
-    ("pg_conf", "oltp.yml"), ("pg_delay", "1h"),
+    ("pg_conf", "oltp.yml"),
     ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
