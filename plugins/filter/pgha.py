@@ -268,6 +268,7 @@ class FilterModule(object):
             "pg_ident_lines": cluster.pg_ident_lines,
             "hba_custom_lines": hba_custom_lines,
             "pg_library_parameters": pg_settings.library_parameters,
+            "pg_extension_packages": pg_settings.extension_packages,
             "pg_default_privilege_statements": pg_objects.default_privilege_statements,
             "pg_default_objects": pg_objects.default_objects,
             "hba_notes": inventory_check.hba_notes,

@@ -655,6 +655,17 @@ def _library_errors(hostvars, cluster, members):
     return errors
 
 
+def _extension_errors(hostvars, cluster, members):
+    """pg_extensions: names the postgres role turns into Debian packages (looked up on the hosts)."""
+    errors = []
+    for value, hosts in _by_value(hostvars, members, "pg_extensions"):
+        try:
+            pg_settings.extension_names(value)
+        except ValueError as exc:
+            errors.append(f"{_where(cluster, hosts)}: {_plain(exc)}")
+    return errors
+
+
 def _hba_errors(hostvars, cluster, members):
     """Pigsty-shaped pg_hba rules: every field checked, before any of it reaches pg_hba."""
     errors = []
@@ -1886,6 +1897,13 @@ def _standby_errors(hostvars, groups, clusters):
                 errors.append(f"{where}: pg_upstream {_show(value)} is an address of the cluster "
                               "itself; name the cluster to replicate from")
                 continue
+            proxies = haproxy.proxy_hosts(groups)
+            if str(value) in proxies + cluster_utils.node_addresses(proxies, hostvars):
+                errors.append(f"{where}: pg_upstream {_show(value)} is a pg_proxy host: the upstream would "
+                              "see the proxy's address, which its pg_hba does not admit for replication; "
+                              "name the upstream's VIP or one of its nodes (pg_upstream_port: 5436 for the "
+                              "node's HAProxy)")
+                continue
             errors.extend(_standby_cluster_errors(hostvars, groups, clusters, cluster, members))
     return errors
 
@@ -1934,7 +1952,7 @@ SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
                    _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
-                   _library_errors, _default_privilege_errors, _pgbouncer_errors)
+                   _library_errors, _extension_errors, _default_privilege_errors, _pgbouncer_errors)
 
 
 def _errors(hostvars, groups, checks):

@@ -65,9 +65,6 @@ NOT_HONOURED = {
     "pg_packages": (
         "pgsql", (),
         "PostgreSQL comes from Debian's postgresql-<pg_version> packages; remove pg_packages"),
-    "pg_extensions": (
-        "pgsql", ("[]",),
-        "extension packages are not installed yet; remove pg_extensions"),
     "pg_data": (
         "pgsql", (),
         "the data directory is /var/lib/postgresql/<version>/<cluster> (postgres_data_dir); remove "

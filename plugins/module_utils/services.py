@@ -46,7 +46,6 @@ BUILTIN = (
      "selector": "[? pg_role == 'offline' || pg_offline_query]",
      "backup": "[? pg_role != 'offline' && !pg_offline_query]"},
 )
-BUILTIN_NAMES = tuple(service["name"] for service in BUILTIN)
 # Entry points (NLB, Route53, VIP), the drills and the status read these.
 REQUIRED = ("primary", "replica", "default")
 DESTINATIONS = ("default", "postgres", "pgbouncer")
@@ -89,7 +88,7 @@ def _fields(node, out):
     return out
 
 
-def item_errors(item, builtin=False):
+def item_errors(item):
     """Problems with one Pigsty service mapping; each names the key and what it takes."""
     if not isinstance(item, dict):
         return [f"{item!r} is not a mapping like {{name: standby, port: 5440, selector: \"[]\"}}"]

@@ -8,9 +8,9 @@ standby cluster: its leader (the standby leader) streams from the upstream
 address, its other members from the standby leader, and nothing in it is
 writable until `playbooks/promote.yml` removes `standby_cluster` from its
 dynamic configuration. `pg_upstream` names an address of the upstream
-cluster: its VIP or an HAProxy host (with `pg_upstream_port`, ours, set to
-the default service's port) follow the upstream's leader; a member's address
-keeps streaming from that member, whatever its role.
+cluster: its VIP, or a member with `pg_upstream_port` (ours) set to its
+node-local HAProxy's default service, follow the upstream's leader; a
+member's PostgreSQL port keeps streaming from that member, whatever its role.
 
 When the upstream is a cluster of the same inventory, its pg_hba admits the
 standby cluster's hosts for replication and its firewall admits them on
@@ -79,11 +79,13 @@ def standby_config(hostvars, groups, cluster):
 
 
 def cluster_addresses(hostvars, groups, cluster):
-    """Addresses that reach `cluster`: its members', its HAProxy hosts' and its VIP."""
+    """Addresses a standby cluster may replicate from `cluster` through: its members' (PostgreSQL, or
+    their node-local HAProxy) and its VIP. A pg_proxy host is none: the upstream sees the proxy's
+    address, which its pg_hba does not admit for replication."""
     from ansible_collections.pgha.cloud.plugins.module_utils import vip
 
-    hosts = list(groups.get(cluster) or ()) + haproxy.haproxy_hosts(hostvars, groups, cluster)
-    addresses = node_addresses(hosts, hostvars) + list(hosts)
+    hosts = list(groups.get(cluster) or ())
+    addresses = node_addresses(hosts, hostvars) + hosts
     first = (groups.get(cluster) or [None])[0]
     value = _var(hostvars, first, "pg_vip_address")
     if value:

@@ -57,3 +57,36 @@ def test_the_preflight_refuses_bad_pg_libs_and_disagreement():
     assert len(errors) == 1 and "pg_libs and shared_preload_libraries in pg_parameters" in errors[0]
     errors = library_errors(pg_libs="auto_explain", patroni_libs="pg_cron")
     assert len(errors) == 1 and "pg_libs (Pigsty's name) and patroni_libs differ" in errors[0]
+
+
+# ---------------------------------------------------------------- pg_extensions
+
+def test_extensions_become_debian_packages_once_each():
+    packages = pg_settings.extension_packages(
+        ["postgis, pg_cron", "hypopg pg_repack", "postgresql-$v-pgvector", "vector", "pg_stat_kcache",
+         "postgresql-${pg_version}-ip4r"], "17")
+    assert packages == [
+        {"name": "postgis", "package": "postgresql-17-postgis-3"},
+        {"name": "pg_cron", "package": "postgresql-17-cron"},
+        {"name": "hypopg", "package": "postgresql-17-hypopg"},
+        {"name": "pg_repack", "package": "postgresql-17-repack"},
+        {"name": "postgresql-$v-pgvector", "package": "postgresql-17-pgvector"},
+        {"name": "pg_stat_kcache", "package": "postgresql-17-pg-stat-kcache"},
+        {"name": "postgresql-${pg_version}-ip4r", "package": "postgresql-17-ip4r"}]
+    assert pg_settings.extension_packages(None, 15) == pg_settings.extension_packages([], 15) == []
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("postgis", "pg_extensions 'postgis' is not a list"),
+    ([{"name": "postgis"}], "is not a name"),
+    (["pg18-time, pg18-gis"], "'pg18-time', a package group of Pigsty's own repository"),
+    (["postgis;rm"], "'postgis;rm', which is not an extension or package name"),
+    (["postgresql-$x-foo"], "which is not an extension or package name"),
+])
+def test_bad_extensions_are_refused_by_the_preflight(value, fragment):
+    hostvars, groups = three_member_cluster(pg_extensions=value)
+    errors = [e for e in inventory_check.inventory_errors(hostvars, groups) if "pg_extensions" in e]
+    assert len(errors) == 1 and fragment in errors[0], errors
+    assert errors[0].startswith("cluster pg-test, hosts 10.0.0.1, 10.0.0.2, 10.0.0.3: ")
+    hostvars, groups = three_member_cluster(pg_extensions=["postgis", "postgresql-$v-repack"])
+    assert [e for e in inventory_check.inventory_errors(hostvars, groups) if "pg_extensions" in e] == []

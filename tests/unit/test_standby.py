@@ -40,16 +40,24 @@ def test_pg_upstream_makes_the_standby_cluster_section():
         "host": H2, "port": 5436, "create_replica_methods": ["basebackup"]}
 
 
-@pytest.mark.parametrize("upstream", [VIP, H3, "10.210.0.21"])
-def test_the_upstream_is_found_by_its_vip_a_member_or_an_haproxy_host(upstream):
+@pytest.mark.parametrize("upstream", [VIP, H3])
+def test_the_upstream_is_found_by_its_vip_or_a_member(upstream):
     hostvars, groups = with_standby(upstream)
-    groups["pg_proxy"] = ["10.210.0.21"]
-    groups["all"].append("10.210.0.21")
-    hostvars["10.210.0.21"] = {}
+    assert errors_of(hostvars, groups) == []
     clusters = haproxy.cluster_groups(hostvars, groups)
     assert standby.upstream_cluster(hostvars, groups, clusters, "pg-dr") == "pg-test"
     assert pgha.standby_hosts(hostvars, groups, "pg-test") == [S1, S2]
     assert pgha.standby_hosts(hostvars, groups, "pg-dr") == []
+
+
+def test_a_pg_proxy_host_is_refused_as_upstream():
+    hostvars, groups = with_standby("10.210.0.21")
+    groups["pg_proxy"] = ["10.210.0.21"]
+    groups["all"].append("10.210.0.21")
+    hostvars["10.210.0.21"] = {"pg_proxy_clusters": ["pg-test"]}
+    error = only_error(hostvars, groups)
+    assert "pg_upstream '10.210.0.21' is a pg_proxy host" in error
+    assert "name the upstream's VIP or one of its nodes" in error
 
 
 def test_an_outside_upstream_is_nobodys_standby():
