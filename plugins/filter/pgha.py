@@ -111,8 +111,7 @@ def haproxy_cluster_ports(cluster_name, hostvars, groups, fallback=None):
         if routed:
             return routed[0]
     # A partial fallback ({primary: 6000}) keeps the defaults for the other services.
-    ports = dict(haproxy.DEFAULT_PORTS, **(fallback or {}))
-    return haproxy.cluster_ports(hostvars, groups, cluster_name, ports)
+    return haproxy.cluster_ports(hostvars, groups, cluster_name, fallback)
 
 
 def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica_max_lag=1048576,
@@ -123,7 +122,7 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
 
 def standby_hosts(hostvars, groups, cluster):
     """`hostvars | pgha.cloud.standby_hosts(groups, cluster)`: hosts of standby clusters fed by `cluster`."""
-    return standby.downstream_hosts(hostvars, groups, haproxy.cluster_groups(hostvars, groups), cluster)
+    return standby.downstream_hosts(hostvars, groups, cluster)
 
 
 def standby_cluster(hostvars, groups, cluster):

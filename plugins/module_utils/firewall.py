@@ -243,8 +243,7 @@ def _postgres_rules(rules, hostvars, groups, host, name, admin):
     ports = haproxy.host_ports(hostvars, host, haproxy.POSTGRES_NODE_PORTS)
     label = _cluster_name(name)
     # Standby clusters fed by this one (pg_upstream) replicate from here.
-    downstream = _addresses(hostvars, standby.downstream_hosts(
-        hostvars, groups, haproxy.cluster_groups(hostvars, groups), name))
+    downstream = _addresses(hostvars, standby.downstream_hosts(hostvars, groups, name))
 
     pg_label = "PostgreSQL (patroni_pg_port)"
     rules.add("tcp", _port(ports[pg_label], f"host {host}: patroni_pg_port"), f"{pg_label} of {label}",

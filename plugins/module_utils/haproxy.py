@@ -189,7 +189,6 @@ def cluster_ports(hostvars, groups, cluster, fallback):
     """
     from ansible_collections.pgha.cloud.plugins.module_utils import services
 
-    fallback = dict(DEFAULT_PORTS, **fallback)
     return {service["name"]: service["port"]
             for service in services.cluster_services(hostvars, groups, cluster, fallback)}
 
@@ -249,8 +248,8 @@ def client_sources(hostvars, groups, cluster, members):
     """
     from ansible_collections.pgha.cloud.plugins.module_utils import standby
 
-    members = list(members) + [host for host in standby.downstream_hosts(
-        hostvars, groups, cluster_groups(hostvars, groups), cluster) if host not in members]
+    members = list(members) + [host for host in standby.downstream_hosts(hostvars, groups, cluster)
+                               if host not in members]
     first = (groups.get(cluster) or [None])[0]
     networks = host_var(hostvars, first, "pg_client_networks") or []
     if isinstance(networks, str):
@@ -293,7 +292,6 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
     # Imported here: both build on this module's helpers.
     from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer, services
 
-    fallback = dict(DEFAULT_PORTS, **fallback)
     plan = []
     for cluster in clusters:
         members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)

@@ -1282,7 +1282,7 @@ def _service_errors(hostvars, cluster, members):
                       "ports; keep one (the ports of pg_default_services items, or pg_haproxy_ports with "
                       "the built-in services)")
     groups = {cluster: list(members)}
-    defined = services.cluster_services(hostvars, groups, cluster, haproxy.DEFAULT_PORTS)
+    defined = services.cluster_services(hostvars, groups, cluster)
     builtin = _get(hostvars, first, "pg_default_services") is None
     seen = {}
     for service in defined:
@@ -1886,8 +1886,9 @@ def _standby_errors(hostvars, groups, clusters):
             problem = standby.address_problem(value)
             if problem:
                 errors.append(f"{where}: {problem}")
-            if delay is not None and standby.delay_problem(delay):
-                errors.append(f"{where}: {standby.delay_problem(delay)}")
+            delay_problem = standby.delay_problem(delay) if delay is not None else None
+            if delay_problem:
+                errors.append(f"{where}: {delay_problem}")
             if port is not None and (as_int(port) is None or not 1 <= as_int(port) <= 65535):
                 errors.append(f"{where}: pg_upstream_port {_show(port)} is not a port number "
                               f"(1-65535); remove it for {standby.DEFAULT_PORT}")

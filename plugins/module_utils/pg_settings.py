@@ -70,9 +70,6 @@ EXTENSION_PACKAGES = {
     "pg_repack": "repack",
     "pg_partman": "partman",
     "pg_squeeze": "squeeze",
-    "pg_qualstats": "pg-qualstats",
-    "pgrouting": "pgrouting",
-    "plpgsql_check": "plpgsql-check",
 }
 _EXTENSION_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}")
 _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]{0,100}")

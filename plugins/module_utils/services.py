@@ -168,16 +168,18 @@ def list_errors(var, value, default_list=False):
     return errors
 
 
-def cluster_services(hostvars, groups, cluster, fallback, lag=1048576):
+def cluster_services(hostvars, groups, cluster, fallback=None, lag=1048576):
     """The cluster's services, each a dict with every key of KEYS (and `fallback` on the built-in replica).
 
     Built-in ports: the cluster's `pg_haproxy_ports` (offline, when it does
     not name it: primary + 5), else `fallback` (the HAProxy host's
-    haproxy_*_port). Read through haproxy.host_var, so only
-    the variables asked for are templated.
+    haproxy_*_port; a service it leaves out keeps haproxy.DEFAULT_PORTS').
+    Read through haproxy.host_var, so only the variables asked for are
+    templated.
     """
     from ansible_collections.pgha.cloud.plugins.module_utils import haproxy
 
+    fallback = dict(haproxy.DEFAULT_PORTS, **(fallback or {}))
     members = groups.get(cluster) or ()
     first = members[0] if members else None
     defaults = haproxy.host_var(hostvars, first, "pg_default_services")

@@ -107,8 +107,9 @@ def upstream_cluster(hostvars, groups, clusters, cluster):
     return None
 
 
-def downstream_hosts(hostvars, groups, clusters, cluster):
+def downstream_hosts(hostvars, groups, cluster):
     """Hosts of the standby clusters whose upstream is `cluster`, in inventory order."""
+    clusters = haproxy.cluster_groups(hostvars, groups)
     out = []
     for other in clusters:
         if other != cluster and upstream_cluster(hostvars, groups, clusters, other) == cluster:
