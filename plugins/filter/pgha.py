@@ -20,6 +20,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     hba,
     inventory_check,
     patroni_core,
+    pg_conf,
     pg_objects,
     pg_settings,
     pgbackrest,
@@ -118,6 +119,17 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
                  pg_port=5432):
     """`haproxy_clusters | pgha.cloud.haproxy_plan(hostvars, groups, ports, ...)`: haproxy.cfg.j2's input."""
     return haproxy.haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts, replica_max_lag, pg_port)
+
+
+def pg_conf_settings(hostvars, hosts, conf=None, data_dir="/var/lib/postgresql", version=None, libraries=None,
+                     max_conn=None, ratio=None, storage=None, pooled=False):
+    """`hostvars | pgha.cloud.pg_conf_settings(hosts, conf=pg_conf, ...)`: {parameters, ...} or {}."""
+    facts = {host: dict(hostvars[host].get("ansible_facts") or {}) for host in hosts}
+    try:
+        return pg_conf.settings(conf, facts, data_dir, version, libraries or (), max_conn, ratio, storage,
+                                pooled)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 def standby_hosts(hostvars, groups, cluster):
@@ -268,6 +280,7 @@ class FilterModule(object):
             "hba_custom_lines": hba_custom_lines,
             "pg_library_parameters": pg_settings.library_parameters,
             "pg_extension_packages": pg_settings.extension_packages,
+            "pg_conf_settings": pg_conf_settings,
             "pg_default_privilege_statements": pg_objects.default_privilege_statements,
             "pg_default_objects": pg_objects.default_objects,
             "hba_notes": inventory_check.hba_notes,

@@ -33,6 +33,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import (
     haproxy,
     hba,
     patroni_core,
+    pg_conf,
     pg_objects,
     pg_settings,
     pgbackrest,
@@ -123,7 +124,8 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "patroni_retry_timeout", "pg_version", "pg_vip_address", "pg_vip_vrid",
                      "pg_haproxy_local", "pg_haproxy_ports", "pg_proxy_allow_single", "pg_nlb_targets",
                      "pg_services", "pg_default_services",
-                     "pg_tls", "pg_parameters", "patroni_postgresql_parameters",
+                     "pg_tls", "pg_parameters", "patroni_postgresql_parameters", "pg_libs",
+                     "pg_conf", "pg_max_conn", "pg_shared_buffer_ratio", "pg_storage_type",
                      # HAProxy reads them from the cluster's first host.
                      "pgbouncer_enabled", "pgbouncer_port", "pg_default_service_dest",
                      "pgbouncer_auth_query", "pgbouncer_auth_username")
@@ -664,6 +666,16 @@ def _extension_errors(hostvars, cluster, members):
         except ValueError as exc:
             errors.append(f"{_where(cluster, hosts)}: {_plain(exc)}")
     return errors
+
+
+def _conf_errors(hostvars, cluster, members):
+    """Pigsty's pg_conf profile and the variables that size it (pg_conf.py)."""
+    found = {}
+    for host in members:
+        settings = {name: _get(hostvars, host, name) for name in pg_conf.VARIABLES + ("pg_rpo",)}
+        for message in pg_conf.check(settings):
+            found.setdefault(message, []).append(host)
+    return [f"{_where(cluster, hosts)}: {_plain(message)}" for message, hosts in found.items()]
 
 
 def _hba_errors(hostvars, cluster, members):
@@ -1953,7 +1965,8 @@ SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
                    _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
-                   _library_errors, _extension_errors, _default_privilege_errors, _pgbouncer_errors)
+                   _library_errors, _extension_errors, _conf_errors, _default_privilege_errors,
+                   _pgbouncer_errors)
 
 
 def _errors(hostvars, groups, checks):

@@ -75,9 +75,6 @@ NOT_HONOURED = {
     "pg_fs_backup": (
         "pgsql", (),
         "backups go where pgbackrest_repo says; remove pg_fs_backup"),
-    "pg_storage_type": (
-        "pgsql", (),
-        "parameters are not tuned by storage type; remove pg_storage_type"),
     "pg_dummy_filesize": (
         "pgsql", (),
         "no placeholder file is written; remove pg_dummy_filesize"),
@@ -103,16 +100,6 @@ NOT_HONOURED = {
     "pg_files": (
         "pgsql", ("[]",),
         "extra files are not copied into the data directory; remove pg_files"),
-    "pg_conf": (
-        "pgsql", (),
-        "Pigsty's tuning templates (oltp, olap, tiny, crit) are not supported yet; remove pg_conf "
-        "(parameters: pg_parameters; synchronous commit: pg_rpo: 0)"),
-    "pg_max_conn": (
-        "pgsql", ("auto",),
-        "set max_connections in pg_parameters; remove pg_max_conn"),
-    "pg_shared_buffer_ratio": (
-        "pgsql", (),
-        "set shared_buffers in pg_parameters; remove pg_shared_buffer_ratio"),
     "pg_io_method": (
         "pgsql", (),
         "set io_method in pg_parameters (PostgreSQL 18); remove pg_io_method"),

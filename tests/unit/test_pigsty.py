@@ -22,7 +22,7 @@ def test_values_that_ask_for_what_is_done_anyway_are_accepted(name, value):
 
 @pytest.mark.parametrize("name, value", [
     ("pg_port", 5433), ("pgbouncer_log_dir", "/pg/log/pgbouncer"), ("pgb_hba_rules", [{"user": "all"}]),
-    ("pg_conf", "oltp.yml"),
+    ("pg_io_method", "io_uring"),
     ("node_tune", "oltp"), ("patroni_log_dir", "/pg/log/patroni"), ("vip_enabled", True),
 ])
 def test_anything_else_is_refused_by_name_with_what_to_do(name, value):
@@ -42,7 +42,8 @@ def test_names_honoured_here_are_not_in_the_refusal_table():
                 "node_default_etc_hosts", "node_timezone", "node_packages", "node_default_packages",
                 "pgbackrest_method", "pgbackrest_repo", "pgbackrest_enabled", "haproxy_admin_password",
                 "pgbouncer_enabled", "pgbouncer_port", "pgbouncer_poolmode", "pgbouncer_sslmode",
-                "pgbouncer_auth_query", "pgbouncer_ignore_param", "pg_default_service_dest")
+                "pgbouncer_auth_query", "pgbouncer_ignore_param", "pg_default_service_dest", "pg_conf",
+                "pg_max_conn", "pg_shared_buffer_ratio", "pg_storage_type")
     assert not set(honoured) & set(pigsty.NOT_HONOURED)
 
 
@@ -55,9 +56,9 @@ def test_other_parts_are_recognised():
 
 def test_the_inventory_check_refuses_once_for_hosts_that_agree():
     hostvars, groups = valid_inventory()
-    set_all(hostvars, "pg_conf", "crit.yml")
+    set_all(hostvars, "pg_rto_plan", {"fast": [20, 5, 5, 15, 5]})
     message = only_error(hostvars, groups)
-    assert message.startswith("hosts 10.210.0.11, 10.210.0.12, 10.210.0.13: pg_conf is Pigsty's")
+    assert message.startswith("hosts 10.210.0.11, 10.210.0.12, 10.210.0.13: pg_rto_plan is Pigsty's")
 
 
 def test_other_parts_are_listed_not_refused():

@@ -23,12 +23,11 @@ BIN = Path(sys.executable).parent
 # inventory file -> (number of problems, fragments the report must contain)
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
-    "pigsty-ha-trio": (15, [
+    "pigsty-ha-trio": (14, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, but pgbouncer_enabled is not true for the cluster",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
         "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here",
-        "pg_conf is Pigsty's, and this collection does not honour it",
         "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
         "host 10.99.0.1: vip_role is Pigsty's",
