@@ -80,6 +80,12 @@ def host_var(hostvars, host, name):
     return value
 
 
+def cluster_members(hostvars, groups, cluster):
+    """The hosts of group `cluster` whose pg_cluster names it (the preflight reports the others)."""
+    return [host for host in groups.get(cluster) or ()
+            if str(host_var(hostvars, host, "pg_cluster")) == cluster]
+
+
 def parse_bool(value, default):
     """True/False from YAML or string input, `default` when unset, None when it is neither."""
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -159,9 +159,7 @@ _UNDEFINED = object()
 
 # ---------------------------------------------------------------- helpers
 
-def _members(hostvars, groups, cluster):
-    """The hosts of the cluster's group whose pg_cluster names it (the others are reported apart)."""
-    return [host for host in groups[cluster] if _pg_cluster(hostvars, host) == cluster]
+_members = haproxy.cluster_members
 
 
 def _is_true(value):

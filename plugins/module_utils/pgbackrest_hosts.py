@@ -19,9 +19,7 @@ from ansible_collections.pgha.cloud.plugins.module_utils import cluster as clust
 from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, pgbackrest
 
 
-def _members(hostvars, groups, cluster):
-    return [host for host in groups.get(cluster) or ()
-            if str(haproxy.host_var(hostvars, host, "pg_cluster")) == cluster]
+_members = haproxy.cluster_members
 
 
 def _entry_host(hostvars, host):
