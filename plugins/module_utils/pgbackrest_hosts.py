@@ -18,7 +18,6 @@ __metaclass__ = type
 from ansible_collections.pgha.cloud.plugins.module_utils import cluster as cluster_utils
 from ansible_collections.pgha.cloud.plugins.module_utils import haproxy, pgbackrest
 
-
 _members = haproxy.cluster_members
 
 
