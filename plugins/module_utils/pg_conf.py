@@ -27,6 +27,8 @@ __metaclass__ = type
 
 import math
 
+from ansible_collections.pgha.cloud.plugins.module_utils.cluster import as_int
+
 PROFILES = ("oltp", "olap", "tiny", "crit")
 STORAGE_TYPES = ("SSD", "HDD")
 GIB = 1024 ** 3
@@ -49,11 +51,8 @@ def max_conn(value):
     """pg_max_conn: None for 'auto' (or unset), else an int >= 20."""
     if value in (None, "", "auto"):
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if isinstance(value, bool) or number is None or number < MIN_MAX_CONN:
+    number = as_int(value)
+    if number is None or number < MIN_MAX_CONN:
         # Pigsty takes a value under 20 as auto; refuse it rather than drop it in silence.
         raise ValueError(f"pg_max_conn is {value!r}; use auto or a number of connections of at least "
                          f"{MIN_MAX_CONN}")
@@ -61,7 +60,7 @@ def max_conn(value):
 
 
 def buffer_ratio(value):
-    """pg_shared_buffer_ratio: the share of memory for shared_buffers, 0.1 to 0.4 (default 0.25)."""
+    """pg_shared_buffer_ratio: the share of memory for shared_buffers, 0.01 to 0.4 (default 0.25)."""
     if value in (None, ""):
         return 0.25
     try:
@@ -99,7 +98,8 @@ def check(settings):
     except ValueError:
         crit = False
     rpo = settings.get("pg_rpo")
-    if crit and rpo is not None and str(rpo).strip() not in ("", "0"):
+    # Unset is 0 here; a value that is no integer is _rpo_errors' to report.
+    if crit and as_int(rpo) not in (None, 0):
         errors.append(f"pg_conf crit.yml means synchronous replication in strict mode, and pg_rpo is {rpo!r} "
                       "(asynchronous); set pg_rpo: 0 or choose another pg_conf")
     return errors

@@ -152,6 +152,7 @@ def test_the_filter_reads_the_members_facts():
 @pytest.mark.parametrize("name, value, fragment", [
     ("pg_max_conn", 10, "pg_max_conn is 10; use auto or a number of connections of at least 20"),
     ("pg_max_conn", "many", "pg_max_conn is 'many'"),
+    ("pg_max_conn", 20.5, "pg_max_conn is 20.5; use auto or a number"),
     ("pg_shared_buffer_ratio", 0.6,
      "pg_shared_buffer_ratio is 0.6; use a share of memory between 0.01 and 0.4"),
     ("pg_storage_type", "NVMe", "pg_storage_type is 'NVMe'; use SSD or HDD"),
@@ -179,6 +180,14 @@ def test_crit_with_asynchronous_replication_is_refused():
     set_all(hostvars, "pg_rpo", 1048576)
     message = only_error(hostvars, groups)
     assert "pg_conf crit.yml means synchronous replication in strict mode, and pg_rpo is 1048576" in message
+
+
+@pytest.mark.parametrize("rpo", [0, "0", "00", None])
+def test_crit_with_synchronous_replication_is_accepted(rpo):
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_conf", "crit.yml")
+    set_all(hostvars, "pg_rpo", rpo)
+    assert errors_of(hostvars, groups) == []
 
 
 def test_members_must_agree_on_the_profile():
