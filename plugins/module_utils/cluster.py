@@ -239,7 +239,8 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     """pg_hba lines: cluster members, HAProxy tier hosts and client networks, scram-sha-256 only.
 
     The superuser logs in on the local socket only (peer); the rewind user only
-    from members, over TLS (pg_rewind reads files through it). Replication
+    from members, over TLS (pg_rewind reads files through it), also when it is
+    the replication user (Pigsty rewinds as the replicator). Replication
     connections always use TLS. Other roles log in from members (node-local
     HAProxy), proxies (HAProxy passes a client's connection on from its own
     address), loopback and the client networks: over TLS only when `tls` is
@@ -260,17 +261,26 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
     """
     if tls not in TLS_MODES:
         raise ValueError(f"pg_tls {tls!r} is not one of require, prefer")
+    if rewind_user == superuser:
+        raise ValueError(f"the rewind user {rewind_user!r} is the superuser, who never logs in over the "
+                         "network")
     clients = "hostssl" if tls == "require" else "host"
     member_addresses = [hba_address(a) for a in member_addresses]
     proxy_addresses = [hba_address(a) for a in proxy_addresses or []]
     rules = [
         f"local all {superuser} peer",
         f"local replication {replication_user} scram-sha-256",
+    ]
+    # Before the rejects below: the rewind user may be the replication user
+    # (Pigsty's setup), which otherwise reaches no database but replication.
+    if rewind_user:
+        rules.extend(f"hostssl all {rewind_user} {address} scram-sha-256" for address in member_addresses)
+    rules.extend([
         # Never over the network: a rule further down must not admit them.
         f"host all {superuser} all reject",
         f"host all {replication_user} all reject",
         f"hostssl replication {replication_user} 127.0.0.1/32 scram-sha-256",
-    ]
+    ])
     if pooler_user:
         rules[1:1] = [f"local all {pooler_user} peer map={POOLER_IDENT_MAP}"]
         rules.append(f"host all {pooler_user} all reject")
@@ -278,8 +288,6 @@ def hba_rules(member_addresses, client_networks, superuser, replication_user, pr
         rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
     for address in member_addresses:
         rules.append(f"hostssl replication {replication_user} {address} scram-sha-256")
-        if rewind_user:
-            rules.append(f"hostssl all {rewind_user} {address} scram-sha-256")
     if rewind_user:
         rules.append(f"host all {rewind_user} all reject")
     rules.extend(custom or [])

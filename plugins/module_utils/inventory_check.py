@@ -104,15 +104,17 @@ IMPLEMENTED_ENTRYPOINTS = ("haproxy", "nlb", "route53", "vip")
 # What an NLB's target groups hold (the entrypoint_aws role's two layouts).
 NLB_TARGETS = entrypoints.NLB_TARGETS
 PASSWORD_VARS = (
-    "pg_superuser_password",
     "pg_replication_password",
-    "pg_rewind_password",
     "pg_admin_password",
     "patroni_rest_password",
     "etcd_root_password",
 )
-# Passwords that are optional, but must be usable when set.
-OPTIONAL_PASSWORD_VARS = ("pg_monitor_password", "haproxy_admin_password")
+# Passwords that are optional, but must be usable when set. Without
+# pg_superuser_password the superuser logs in by peer only (Pigsty's empty
+# pg_dbsu_password); without pg_rewind_password pg_rewind connects as the
+# replication user (Pigsty's way).
+OPTIONAL_PASSWORD_VARS = ("pg_superuser_password", "pg_rewind_password", "pg_monitor_password",
+                          "haproxy_admin_password")
 # Patroni override variable -> key in an RTO preset.
 TIMING_OVERRIDES = (
     ("patroni_ttl", "ttl"),
@@ -128,7 +130,9 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "pg_conf", "pg_max_conn", "pg_shared_buffer_ratio", "pg_storage_type",
                      # HAProxy reads them from the cluster's first host.
                      "pgbouncer_enabled", "pgbouncer_port", "pg_default_service_dest",
-                     "pgbouncer_auth_query", "pgbouncer_auth_username")
+                     "pgbouncer_auth_query", "pgbouncer_auth_username",
+                     # Patroni's logins: the same on every member.
+                     "patroni_replication_username", "pg_replication_username", "patroni_rewind_username")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # A Debian package name, optionally pinned (apt's name=version).
@@ -571,6 +575,7 @@ _OWN_USERS = {
     "superuser": ("patroni_superuser_username", None, "postgres", "the superuser"),
     "replication": ("patroni_replication_username", "pg_replication_username", "replicator",
                     "the replication user"),
+    # Without pg_rewind_password: the replication user (_own_user_names).
     "rewind": ("patroni_rewind_username", None, "rewind", "the pg_rewind user"),
     "admin": ("patroni_admin_username", None, "dbadmin", "the admin login"),
     "monitor": ("patroni_monitor_username", "pg_monitor_username", "dbmonitor", "the monitoring login"),
@@ -579,13 +584,49 @@ _OWN_USERS = {
 
 def _own_user_names(hostvars, host):
     """{'superuser': 'postgres', 'replication': 'replicator', ...} as the patroni role will name them."""
-    return {key: str(_get(hostvars, host, ours) or (pigsty and _get(hostvars, host, pigsty)) or default)
-            for key, (ours, pigsty, default, _what) in _OWN_USERS.items()}
+    names = {key: str(_get(hostvars, host, ours) or (pigsty and _get(hostvars, host, pigsty)) or default)
+             for key, (ours, pigsty, default, _what) in _OWN_USERS.items()}
+    if _is_blank(_get(hostvars, host, "patroni_rewind_username")) and _is_blank(
+            _get(hostvars, host, "pg_rewind_password")):
+        names["rewind"] = names["replication"]
+    return names
+
+
+def _rewind_errors(hostvars, cluster, members):
+    """pg_rewind's login: a dedicated user with pg_rewind_password, or the replication user without one."""
+    problems = {}
+    for host in members:
+        names = _own_user_names(hostvars, host)
+        has_password = not _is_blank(_get(hostvars, host, "pg_rewind_password"))
+        if names["rewind"] == names["superuser"]:
+            problem = (f"patroni_rewind_username is the superuser ({_plain(names['superuser'])}), who logs "
+                       "in on the local socket only; remove patroni_rewind_username")
+        elif names["rewind"] == names["replication"] and has_password:
+            problem = (f"patroni_rewind_username is the replication user ({_plain(names['replication'])}), "
+                       "who logs in with pg_replication_password; remove pg_rewind_password, or name "
+                       "another user for pg_rewind")
+        elif names["rewind"] != names["replication"] and not has_password:
+            problem = (f"patroni_rewind_username {_plain(names['rewind'])} has no pg_rewind_password; set "
+                       "one (in Ansible Vault), or remove patroni_rewind_username and pg_rewind connects "
+                       "as the replication user (Pigsty's way)")
+        else:
+            continue
+        problems.setdefault(problem, []).append(host)
+    errors = [f"{_where(cluster, hosts)}: {problem}" for problem, hosts in problems.items()]
+    # Whether they are set decides who logs in how, on every member alike.
+    for name in ("pg_superuser_password", "pg_rewind_password"):
+        unset = [host for host in members if hostvars[host].get(name, _MISSING) is _MISSING]
+        if unset and len(unset) < len(members):
+            errors.append(f"{_where(cluster, unset)}: {name} is not set, but it is on the cluster's other "
+                          f"hosts; set it once in the vars of group {_plain(cluster)}, or nowhere")
+    return errors
 
 
 def _cluster_users(hostvars, host):
     """The roles the cluster makes for itself, by name: no pg_users item may name one."""
-    users = {name: _OWN_USERS[key][3] for key, name in _own_user_names(hostvars, host).items()}
+    users = {}
+    for key, name in _own_user_names(hostvars, host).items():
+        users.setdefault(name, _OWN_USERS[key][3])  # the replication user may also rewind
     if pgbouncer.enabled(hostvars, host):
         name = str(_get(hostvars, host, "pgbouncer_auth_username") or pgbouncer.DEFAULT_AUTH_USER)
         users[name] = "pgbouncer's auth_query role (pgbouncer_auth_username)"
@@ -702,7 +743,7 @@ def hba_notes(hostvars, groups):
         for host in _members(hostvars, groups, cluster)[:1]:
             names = _own_user_names(hostvars, host)
             users = {"${dbsu}": names["superuser"], "${repl}": names["replication"]}
-            reserved = [names["superuser"], names["replication"], names["rewind"]]
+            reserved = list(dict.fromkeys([names["superuser"], names["replication"], names["rewind"]]))
             rules = []
             for name in hba.RULE_VARS:
                 value = _get(hostvars, host, name)
@@ -1962,7 +2003,7 @@ IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
-                   _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
+                   _rewind_errors, _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
                    _library_errors, _extension_errors, _conf_errors, _default_privilege_errors,
                    _pgbouncer_errors)
 

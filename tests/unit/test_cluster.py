@@ -128,6 +128,25 @@ def test_hba_rules_keep_the_superuser_local_and_everything_on_tls():
         assert _admits(rules, "ssl", "app", "app", source), source
 
 
+def test_hba_rules_let_the_replication_user_rewind_from_members_only():
+    # Pigsty's setup: pg_rewind connects as the replicator, to a database.
+    rules = cluster.hba_rules(["10.0.0.1", "10.0.0.2"], ["192.168.0.0/16"], "postgres", "replicator",
+                              ["10.0.0.9"], rewind_user="replicator")
+    for member in ("10.0.0.1/32", "10.0.0.2/32"):
+        assert _admits(rules, "ssl", "postgres", "replicator", member)
+        assert _admits(rules, "ssl", "replication", "replicator", member)
+        assert not _admits(rules, "plain", "postgres", "replicator", member)
+    for other in ("10.0.0.9/32", "192.168.0.0/16"):
+        assert not _admits(rules, "ssl", "postgres", "replicator", other), other
+        assert not _admits(rules, "ssl", "replication", "replicator", other), other
+    assert not _admits(rules, "ssl", "postgres", "postgres", "10.0.0.1/32")
+
+
+def test_hba_rules_refuse_the_superuser_as_the_rewind_user():
+    with pytest.raises(ValueError, match="is the superuser"):
+        cluster.hba_rules(["10.0.0.1"], [], "postgres", "replicator", rewind_user="postgres")
+
+
 def test_hba_rules_prefer_admits_plaintext_clients_but_not_plaintext_replication():
     rules = cluster.hba_rules(["10.0.0.1"], ["192.168.0.0/16"], "postgres", "replicator", tls="prefer",
                               rewind_user="rewind")

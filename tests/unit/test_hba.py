@@ -210,8 +210,13 @@ def test_the_preflight_notes_the_rules_the_cluster_decides_itself():
     hostvars, groups = inventory(PIGSTY_DEFAULTS[:3] + [{"user": "app", "addr": "intra", "role": "replica"}],
                                  name="pg_default_hba_rules")
     notes = inventory_check.hba_notes(hostvars, groups)
-    assert notes == ["cluster pg-test: the pg_hba rules dbsu local, dbsu repl, repl local name postgres, "
-                     "replicator, rewind, whom the cluster's own rules decide (the superuser on the local "
-                     "socket only, replication and rewind over TLS from members); they are left out"]
+    expected = ("cluster pg-test: the pg_hba rules dbsu local, dbsu repl, repl local name postgres, "
+                "replicator{}, whom the cluster's own rules decide (the superuser on the local socket only, "
+                "replication and rewind over TLS from members); they are left out")
+    # Without pg_rewind_password the replication user rewinds (Pigsty's way): named once.
+    assert notes == [expected.format("")]
+    for vars_ in hostvars.values():
+        vars_["pg_rewind_password"] = "Sx-rewind-1"
+    assert inventory_check.hba_notes(hostvars, groups) == [expected.format(", rewind")]
     hostvars, groups = inventory([{"user": "app", "addr": "intra"}])
     assert inventory_check.hba_notes(hostvars, groups) == []

@@ -883,7 +883,12 @@ def test_clusters_must_not_share_a_vip():
 
 # ---------------------------------------------------------------- passwords
 
-@pytest.mark.parametrize("name", sorted(PASSWORDS))
+# Pigsty runs without these two (peer-only superuser, rewind as the replicator).
+OPTIONAL_OWN_PASSWORDS = ("pg_superuser_password", "pg_rewind_password")
+OPTIONAL_PASSWORDS = OPTIONAL_OWN_PASSWORDS + ("pg_monitor_password", "haproxy_admin_password")
+
+
+@pytest.mark.parametrize("name", sorted(set(PASSWORDS) - set(OPTIONAL_OWN_PASSWORDS)))
 @pytest.mark.parametrize("value", [None, "", "  "])
 def test_missing_or_empty_password(name, value):
     hostvars, groups = valid_inventory()
@@ -900,9 +905,65 @@ def test_missing_or_empty_password(name, value):
 
 def test_missing_password_names_only_the_hosts_without_it():
     hostvars, groups = valid_inventory()
-    del hostvars[H2]["pg_rewind_password"]
+    del hostvars[H2]["pg_admin_password"]
     error = only_error(hostvars, groups)
-    assert error.startswith(f"cluster pg-test, host {H2}: pg_rewind_password is not set")
+    assert error.startswith(f"cluster pg-test, host {H2}: pg_admin_password is not set")
+
+
+def test_pigsty_runs_without_a_superuser_or_rewind_password():
+    # Pigsty: an empty pg_dbsu_password (peer only), pg_rewind as the replicator.
+    hostvars, groups = valid_inventory()
+    for name in OPTIONAL_OWN_PASSWORDS:
+        for vars_ in hostvars.values():
+            del vars_[name]
+    assert errors_of(hostvars, groups) == []
+
+
+@pytest.mark.parametrize("name", OPTIONAL_OWN_PASSWORDS)
+def test_superuser_and_rewind_passwords_are_set_on_every_member_or_none(name):
+    hostvars, groups = valid_inventory()
+    del hostvars[H2][name]
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, host {H2}: {name} is not set, but it is on the cluster's other hosts; set it "
+        "once in the vars of group pg-test, or nowhere")
+
+
+def test_a_named_rewind_user_needs_its_password():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_rewind_username", "rewinder")
+    for vars_ in hostvars.values():
+        del vars_["pg_rewind_password"]
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: patroni_rewind_username rewinder has no "
+        "pg_rewind_password; set one (in Ansible Vault), or remove patroni_rewind_username and pg_rewind "
+        "connects as the replication user (Pigsty's way)")
+
+
+def test_rewinding_as_the_replication_user_takes_no_rewind_password():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_replication_username", "repl")
+    set_all(hostvars, "patroni_rewind_username", "repl")
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: patroni_rewind_username is the replication user (repl), "
+        "who logs in with pg_replication_password; remove pg_rewind_password, or name another user for "
+        "pg_rewind")
+    for vars_ in hostvars.values():
+        del vars_["pg_rewind_password"]
+    assert errors_of(hostvars, groups) == []
+
+
+def test_the_superuser_cannot_be_the_rewind_user():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "patroni_rewind_username", "postgres")
+    error = only_error(hostvars, groups)
+    assert error.endswith("patroni_rewind_username is the superuser (postgres), who logs in on the local "
+                          "socket only; remove patroni_rewind_username")
+
+
+def test_the_rewind_user_is_the_same_on_every_member():
+    hostvars, groups = valid_inventory()
+    hostvars[H3]["patroni_rewind_username"] = "rewinder"
+    assert "patroni_rewind_username differs between hosts of the cluster" in only_error(hostvars, groups)
 
 
 def test_no_password_value_appears_in_any_message():
@@ -921,15 +982,17 @@ def test_no_password_value_appears_in_any_message():
     assert "pg_admin_password is not set, empty, or refers to an undefined variable" in text
 
 
-@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("name", OPTIONAL_PASSWORDS)
 def test_optional_passwords_may_be_unset_or_set(name):
     hostvars, groups = valid_inventory()
+    for vars_ in hostvars.values():
+        vars_.pop(name, None)
     assert errors_of(hostvars, groups) == []
     set_all(hostvars, name, "Sx-optional-#' 9")  # any characters: passwords are never judged by them
     assert errors_of(hostvars, groups) == []
 
 
-@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("name", OPTIONAL_PASSWORDS)
 @pytest.mark.parametrize("value", [None, "", "  "])
 def test_optional_password_set_but_empty(name, value):
     hostvars, groups = valid_inventory()
@@ -940,7 +1003,7 @@ def test_optional_password_set_but_empty(name, value):
         f"remove {name}")
 
 
-@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("name", OPTIONAL_PASSWORDS)
 @pytest.mark.parametrize("value", [1234, True, ["x"]])
 def test_optional_password_must_be_a_string(name, value):
     hostvars, groups = valid_inventory()
@@ -1421,7 +1484,7 @@ def test_password_referring_to_undefined_variable_is_missing():
     assert "pg_admin_password is not set, empty, or refers to an undefined variable" in error
 
 
-@pytest.mark.parametrize("name", ["pg_monitor_password", "haproxy_admin_password"])
+@pytest.mark.parametrize("name", OPTIONAL_PASSWORDS)
 def test_optional_password_referring_to_undefined_variable(name):
     hostvars, groups = valid_inventory()
     set_all(hostvars, name, _UndefinedMarker())
@@ -1440,7 +1503,7 @@ def test_identity_errors_leave_settings_secrets_and_etcd_size_to_the_preflight()
             del vars_[name]
         vars_["pg_rto"] = "turbo"
     groups["etcd"] = groups["etcd"][:2]
-    assert len(errors_of(hostvars, groups)) == 8  # pg_rto, six passwords, two etcd members
+    assert len(errors_of(hostvars, groups)) == 6  # pg_rto, four required passwords, two etcd members
     assert inventory_check.identity_errors(hostvars, groups) == []
 
 

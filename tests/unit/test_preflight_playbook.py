@@ -23,15 +23,15 @@ BIN = Path(sys.executable).parent
 # inventory file -> (number of problems, fragments the report must contain)
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
-    "pigsty-ha-trio": (14, [
+    # No password is asked for: Pigsty's superuser has none, and the replicator rewinds.
+    "pigsty-ha-trio": (12, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, but pgbouncer_enabled is not true for the cluster",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
         "pg_databases item 1 (meta) has schemas, which this collection does not apply",
         "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here",
         "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
-        "host 10.99.0.1: vip_role is Pigsty's",
-        "pg_superuser_password is not set"]),
+        "host 10.99.0.1: vip_role is Pigsty's"]),
     "two-primaries": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2: pg_role is primary on 2 hosts",
                           "set pg_role: primary on exactly one host"]),
     "no-primary": (1, ["hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: no host has pg_role: primary"]),
@@ -58,8 +58,9 @@ CASES = {
                                      "variable", "is the vault file loaded?"]),
     "nlb-without-vpc": (2, ["pg_entrypoints has nlb but entrypoint_aws_vpc_id is not set",
                             "entrypoint_aws_subnets is not a list of two or more subnet IDs"]),
-    "missing-pg-rewind-password": (1, ["10.99.0.3: pg_rewind_password is not set, empty, or refers to an "
-                                       "undefined variable", "Ansible Vault"]),
+    "rewind-user-without-password": (1, ["hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: patroni_rewind_username "
+                                         "rewind has no pg_rewind_password",
+                                         "pg_rewind connects as the replication user"]),
     "vip-without-address": (1, ["cluster pg-bad, hosts 10.99.0.1, 10.99.0.2, 10.99.0.3: pg_entrypoints lists "
                                 "vip but pg_vip_address is not set"]),
     "vip-is-a-host-address": (1, ["pg_vip_address 10.99.0.2 is the address of host 10.99.0.2",
