@@ -265,6 +265,8 @@ class FilterModule(object):
             "pigsty_other_parts": inventory_check.pigsty_other_parts,
             "pg_user_options": pg_objects.user_options,
             "pg_database_options": pg_objects.database_options,
+            "pg_database_schemas": pg_objects.database_schemas,
+            "pg_database_extensions": pg_objects.database_extensions,
             "node_addresses": cluster.node_addresses,
             "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,

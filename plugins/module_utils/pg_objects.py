@@ -29,7 +29,16 @@ FLAGS = (("login", True), ("superuser", False), ("createdb", False), ("createrol
 USER_KEYS = ("name", "password", "attributes", "roles") + tuple(flag for flag, _default in FLAGS) + (
     "connlimit", "comment", "expire_at", "pgbouncer")
 DATABASE_KEYS = ("name", "owner", "encoding", "template", "locale", "lc_collate", "lc_ctype", "tablespace",
-                 "connlimit", "comment", "pgbouncer") + tuple(pgbouncer.DATABASE_POOL_KEYS)
+                 "connlimit", "comment", "pgbouncer", "schemas", "extensions") + tuple(
+                     pgbouncer.DATABASE_POOL_KEYS)
+# Pigsty's schemas and extensions of a database: a name, or a mapping.
+SCHEMA_KEYS = ("name", "owner", "state")
+EXTENSION_KEYS = ("name", "schema", "version", "state")
+# Pigsty drops one (with CASCADE) only on state: absent.
+STATES = ("present", "absent")
+# An extension's name as CREATE EXTENSION takes it (uuid-ossp has a '-'), and its version.
+EXTENSION_NAME_RE = re.compile(r"[a-z0-9_][a-z0-9_-]{0,62}")
+_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 # A PostgreSQL name as the roles write it unquoted (users, databases, owners, templates, tablespaces).
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _ENCODING_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -138,9 +147,9 @@ def database_errors(item):
     errors = []
     for key in item:
         if key not in DATABASE_KEYS:
-            errors.append(f"has {key}, which this collection does not apply (Pigsty's baseline, schemas, "
-                          "extensions, pool_auth_user and other options are not supported yet, see "
-                          "docs/from-pigsty.md); remove it")
+            errors.append(f"has {key}, which this collection does not apply (Pigsty's baseline, "
+                          "parameters, revokeconn, pool_auth_user and other options are not supported yet, "
+                          "see docs/from-pigsty.md); remove it")
     for key in ("template", "tablespace"):
         value = item.get(key)
         if value is not None and not (isinstance(value, str) and NAME_RE.fullmatch(value)):
@@ -154,7 +163,59 @@ def database_errors(item):
             errors.append(f"{key} {value!r} is not a locale name such as C.UTF-8 or en_US.UTF-8")
     errors.extend(_limit_and_comment_errors(item))
     errors.extend(pgbouncer.pool_errors(item, pgbouncer.DATABASE_POOL_KEYS))
+    errors.extend(_member_errors(item, "schemas", SCHEMA_KEYS, {"name": NAME_RE, "owner": NAME_RE}))
+    errors.extend(_member_errors(item, "extensions", EXTENSION_KEYS,
+                                 {"name": EXTENSION_NAME_RE, "schema": NAME_RE, "version": _VERSION_RE}))
     return errors
+
+
+def _member_errors(item, key, keys, patterns):
+    """Pigsty's schemas or extensions of one database: names, or mappings with `keys`."""
+    value = item.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        return [f"{key} is not a list; write it as in Pigsty, {key}: [name, {{name: other, ...}}]"]
+    errors = []
+    for number, member in enumerate(value, start=1):
+        where = f"{key} item {number}"
+        member = {"name": member} if isinstance(member, str) else member
+        if not isinstance(member, dict) or "name" not in member:
+            errors.append(f"{where} is neither a name nor a mapping with a name")
+            continue
+        errors.extend(f"{where} has {extra}; it takes {', '.join(keys)}"
+                      for extra in member if extra not in keys)
+        for field, pattern in patterns.items():
+            if member.get(field) is not None and not (isinstance(member[field], str)
+                                                      and pattern.fullmatch(member[field])):
+                errors.append(f"{where} {field} {member[field]!r} is not a plain PostgreSQL name"
+                              if pattern is NAME_RE else f"{where} {field} {member[field]!r} is not valid")
+        if member.get("state", "present") not in STATES:
+            errors.append(f"{where} state {member['state']!r} is not present or absent")
+    return errors
+
+
+def _members(databases, key, fields):
+    """[{database, name, state, <fields given>}] for the schemas or extensions of every database."""
+    result = []
+    for database in databases or []:
+        for member in database.get(key) or []:
+            member = {"name": member} if isinstance(member, str) else member
+            entry = {"database": database["name"], "name": member["name"],
+                     "state": member.get("state") or "present"}
+            entry.update({field: str(member[field]) for field in fields if member.get(field) is not None})
+            result.append(entry)
+    return result
+
+
+def database_schemas(databases):
+    """pg_databases -> [{database, name, state, owner?}]: community.postgresql.postgresql_schema's items."""
+    return _members(databases, "schemas", ("owner",))
+
+
+def database_extensions(databases):
+    """pg_databases -> [{database, name, state, schema?, version?}]: postgresql_ext's items."""
+    return _members(databases, "extensions", ("schema", "version"))
 
 
 def database_options(databases):

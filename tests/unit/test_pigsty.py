@@ -124,9 +124,12 @@ def test_user_options_spell_out_pigsty_flags_with_pigsty_defaults():
 
 def test_pigsty_database_options_are_refused():
     hostvars, groups = valid_inventory()
-    set_all(hostvars, "pg_databases", [{"name": "meta", "owner": "app", "extensions": [{"name": "vector"}]}])
-    assert "pg_databases item 1 (meta) has extensions, which this collection does not apply" in only_error(
+    set_all(hostvars, "pg_databases", [{"name": "meta", "extensions": ["vector"], "revokeconn": True}])
+    assert "pg_databases item 1 (meta) has revokeconn, which this collection does not apply" in only_error(
         hostvars, groups)
+    set_all(hostvars, "pg_databases", [{"name": "meta", "extensions": [{"name": "vector", "schema": "x y"}]}])
+    assert ("pg_databases item 1 (meta) extensions item 1 schema 'x y' is not a plain PostgreSQL name"
+            in only_error(hostvars, groups))
 
 
 @pytest.mark.parametrize("entrypoints, enabled, fragment", [
@@ -183,6 +186,43 @@ def test_database_options_in_pigsty_shape():
     ]
     for item in databases:
         assert pg_objects.database_errors(item) == []
+
+
+def test_schemas_and_extensions_in_pigsty_shape():
+    databases = [{"name": "meta", "schemas": ["pigsty", {"name": "app", "owner": "dbuser_meta"},
+                                              {"name": "old", "state": "absent"}],
+                  "extensions": ["pg_trgm", {"name": "uuid-ossp", "schema": "pigsty", "version": "1.1"},
+                                 {"name": "hstore", "state": "absent"}]},
+                 {"name": "plain"}]
+    assert pg_objects.database_schemas(databases) == [
+        {"database": "meta", "name": "pigsty", "state": "present"},
+        {"database": "meta", "name": "app", "state": "present", "owner": "dbuser_meta"},
+        {"database": "meta", "name": "old", "state": "absent"},
+    ]
+    assert pg_objects.database_extensions(databases) == [
+        {"database": "meta", "name": "pg_trgm", "state": "present"},
+        {"database": "meta", "name": "uuid-ossp", "state": "present", "schema": "pigsty", "version": "1.1"},
+        {"database": "meta", "name": "hstore", "state": "absent"},
+    ]
+    for item in databases:
+        assert pg_objects.database_errors(item) == []
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ({"schemas": "pigsty"}, "schemas is not a list; write it as in Pigsty"),
+    ({"schemas": ["Bad Name"]}, "schemas item 1 name 'Bad Name' is not a plain PostgreSQL name"),
+    ({"schemas": [{"name": "app", "owner": "x; DROP"}]}, "schemas item 1 owner 'x; DROP' is not a plain"),
+    ({"schemas": [{"owner": "app"}]}, "schemas item 1 is neither a name nor a mapping with a name"),
+    ({"schemas": [{"name": "app", "state": "gone"}]}, "schemas item 1 state 'gone' is not present or absent"),
+    ({"schemas": [{"name": "app", "comment": "x"}]}, "item 1 has comment; it takes name, owner, state"),
+    ({"extensions": [{"name": "vector", "version": "0.8 ;"}]}, "extensions item 1 version '0.8 ;' is not"),
+    ({"extensions": ["pg_trgm", "vector\n"]}, "extensions item 2 name 'vector\\n' is not valid"),
+    ({"extensions": [{"name": "vector", "schema": "Pub lic"}]}, "extensions item 1 schema 'Pub lic' is not"),
+    ({"extensions": [7]}, "extensions item 1 is neither a name nor a mapping with a name"),
+])
+def test_bad_schemas_and_extensions(item, fragment):
+    problems = pg_objects.database_errors(dict({"name": "meta"}, **item))
+    assert any(fragment in problem for problem in problems), problems
 
 
 @pytest.mark.parametrize("item, fragment", [

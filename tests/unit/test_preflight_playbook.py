@@ -24,10 +24,9 @@ BIN = Path(sys.executable).parent
 CASES = {
     # Pigsty's own HA config (conf/ha/trio.yml) as a Pigsty user brings it: what is not honoured is named.
     # No password is asked for: Pigsty's superuser has none, and the replicator rewinds.
-    "pigsty-ha-trio": (12, [
+    "pigsty-ha-trio": (11, [
         "pg_users item 1 (dbuser_meta) has pgbouncer, but pgbouncer_enabled is not true for the cluster",
         "pg_databases item 1 (meta) has baseline, which this collection does not apply",
-        "pg_databases item 1 (meta) has schemas, which this collection does not apply",
         "pg_vip_enabled is true, but Pigsty's L2 VIP is the vip entry point here",
         "pg_crontab is Pigsty's", "node_tune is Pigsty's",
         "node_repo_remove is Pigsty's", "haproxy_services is Pigsty's",
