@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "roles" / "patroni" / "files" / "pgha_etcd_leader_elsewhere.py"
 # On the nodes patroni_core.py sits beside the script; here it is the collection's.
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
-if str(MODULE_UTILS) not in sys.path:
-    sys.path.append(str(MODULE_UTILS))
+for path in (MODULE_UTILS, SCRIPT.parent):  # patroni_core.py and pgha_etcd_gateway.py
+    if str(path) not in sys.path:
+        sys.path.append(str(path))
 spec = importlib.util.spec_from_file_location("pgha_etcd_leader_elsewhere", SCRIPT)
 placement = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(placement)
@@ -232,11 +233,13 @@ def test_patroni_url_of_an_ipv6_member():
 
 
 def test_the_script_runs_one_round_as_a_process(cluster, tmp_path):
-    """As the patroni role installs it: the script and patroni_core.py side by side, nothing on PYTHONPATH."""
+    """As the patroni role installs it: the script, patroni_core.py and pgha_etcd_gateway.py side by side,
+    nothing on PYTHONPATH."""
     node = tmp_path / "bin"
     node.mkdir()
     shutil.copy(SCRIPT, node / SCRIPT.name)
     shutil.copy(MODULE_UTILS / "patroni_core.py", node / "patroni_core.py")
+    shutil.copy(SCRIPT.parent / "pgha_etcd_gateway.py", node / "pgha_etcd_gateway.py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     host = HOSTS["1001"]
     out = subprocess.run(

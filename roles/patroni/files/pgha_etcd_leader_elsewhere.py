@@ -23,79 +23,40 @@ with authentication on, a user: moving the leadership is root's right, so the
 service logs in as root with the credentials systemd hands it (LoadCredential,
 a file holding `root:<password>`); they never appear on a command line.
 
-HTTP goes through patroni_core.py, the collection's Patroni REST client,
-which the patroni role installs beside this file (in the source tree it is
-plugins/module_utils/patroni_core.py, found on PYTHONPATH).
+HTTP goes through patroni_core.py, the collection's Patroni REST client, and
+pgha_etcd_gateway.py, which the patroni role installs beside this file (in
+the source tree: plugins/module_utils/ and roles/patroni/files/).
 """
 
 import argparse
-import json
 import logging
-import os
 import time
 import urllib.parse
 
 import patroni_core
+import pgha_etcd_gateway as etcd
 
 LOG = logging.getLogger("pgha-etcd-leader-elsewhere")
 
-# Set by configure(): how https URLs are checked (and the client certificate) and etcd's credentials.
-TRANSPORT = patroni_core.stdlib_transport()
-AUTH = {"name": None, "password": None, "token": None}
+# Set by configure(): etcd's gateway client (TLS, client certificate, credentials);
+# its transport serves the Patroni REST API as well.
+GATEWAY = etcd.Gateway([])
 
 
 def configure(cacert=None, cert=None, key=None, credentials=None):
     """TLS (a CA and a client certificate) for https URLs; `credentials` is `user:password`."""
-    global TRANSPORT
-    if cacert:
-        TRANSPORT = patroni_core.stdlib_transport(ca_file=cacert, client_cert=cert, client_key=key)
-    if credentials:
-        name, _sep, password = credentials.strip().partition(":")
-        AUTH.update(name=name, password=password, token=None)
-
-
-def _send(url, body, timeout, token=None):
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"} if data is not None else {}
-    if token:
-        headers["Authorization"] = token
-    try:
-        status, raw = TRANSPORT("GET" if body is None else "POST", url, data, timeout, headers)
-    except patroni_core.TransportError:
-        return 0, None
-    try:
-        return status, json.loads(raw or b"null")
-    except ValueError:
-        return status, None
-
-
-def _token(base, timeout):
-    """A fresh etcd auth token from /v3/auth/authenticate, None when that fails."""
-    status, body = _send(base + "/v3/auth/authenticate",
-                         {"name": AUTH["name"], "password": AUTH["password"]}, timeout)
-    AUTH["token"] = body.get("token") if status == 200 and isinstance(body, dict) else None
-    return AUTH["token"]
+    global GATEWAY
+    GATEWAY = etcd.Gateway([], cacert, cert, key, credentials)
 
 
 def request(url, body=None, timeout=2.0):
-    """Return (status, parsed JSON or None); status 0 when nothing answered.
-
-    etcd gateway calls (/v3/...) carry the auth token when a user is set; an
-    expired token (etcd's simple tokens live minutes) is renewed once.
-    """
-    if not AUTH["name"] or "/v3/" not in url:
-        return _send(url, body, timeout)
-    base = url.split("/v3/", 1)[0]
-    token = AUTH["token"] or _token(base, timeout)
-    status, answer = _send(url, body, timeout, token)
-    if status in (400, 401) and isinstance(answer, dict) and "token" in str(answer.get("error", "")):
-        status, answer = _send(url, body, timeout, _token(base, timeout))
-    return status, answer
+    """Return (status, parsed JSON or None); status 0 when nothing answered."""
+    return GATEWAY.request_at(url, body, timeout)
 
 
 def is_primary(patroni_url, timeout):
     """True when the Patroni REST API at patroni_url says it runs a writable primary (GET /primary)."""
-    client = patroni_core.PatroniClient([patroni_url], TRANSPORT, timeout=timeout, retries=0,
+    client = patroni_core.PatroniClient([patroni_url], GATEWAY.transport, timeout=timeout, retries=0,
                                         option_names={"urls": "--patroni", "ca": "--cacert"})
     return client.health(patroni_url, "primary") == 200
 
@@ -214,22 +175,10 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def read_credentials(name):
-    """`user:password` from the file `name` (or $CREDENTIALS_DIRECTORY/name); None if there is none."""
-    path = name
-    if not os.path.isabs(name) and os.environ.get("CREDENTIALS_DIRECTORY"):
-        path = os.path.join(os.environ["CREDENTIALS_DIRECTORY"], name)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except OSError:
-        return None
-
-
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    configure(args.cacert, args.cert, args.key, read_credentials(args.credentials))
+    configure(args.cacert, args.cert, args.key, etcd.read_credentials(args.credentials))
     while True:
         try:
             outcome = step(args)
