@@ -132,7 +132,9 @@ CLUSTER_WIDE_VARS = ("pg_rto", "pg_rpo", "patroni_ttl", "patroni_loop_wait",
                      "pgbouncer_enabled", "pgbouncer_port", "pg_default_service_dest",
                      "pgbouncer_auth_query", "pgbouncer_auth_username",
                      # Patroni's logins: the same on every member.
-                     "patroni_replication_username", "pg_replication_username", "patroni_rewind_username")
+                     "patroni_replication_username", "pg_replication_username", "patroni_rewind_username",
+                     # Every member's observer counts the same majority with the same rules.
+                     "patroni_observer_enabled", "patroni_observer_margin", "patroni_observer_allow_async")
 # Cluster variables of the vip entry point (pg_vip_interface may differ per host).
 VIP_VARS = ("pg_vip_address", "pg_vip_vrid", "pg_vip_interface")
 # A Debian package name, optionally pinned (apt's name=version).
@@ -434,6 +436,22 @@ def _rpo_errors(hostvars, cluster, members):
         elif number < 0:
             errors.append(f"{_where(cluster, hosts)}: pg_rpo {number} is negative; {hint}")
     return errors
+
+
+def _observer_errors(hostvars, cluster, members):
+    """The observers act early only where no acknowledged commit can be lost, unless told otherwise."""
+    errors = []
+    for host in members:
+        enabled = haproxy.parse_bool(_get(hostvars, host, "patroni_observer_enabled"), None)
+        allow_async = haproxy.parse_bool(_get(hostvars, host, "patroni_observer_allow_async"), False)
+        if enabled and (as_int(_get(hostvars, host, "pg_rpo")) or 0) > 0 and not allow_async:
+            errors.append(host)
+    if errors:
+        return [f"{_where(cluster, errors)}: patroni_observer_enabled is true with an asynchronous pg_rpo; "
+                "an early election could drop acknowledged commits the new leader never received. Set "
+                "pg_rpo: 0, or patroni_observer_allow_async: true to accept that loss "
+                "(docs/failover-behaviour.md)"]
+    return []
 
 
 def _version_errors(hostvars, cluster, members):
@@ -2003,9 +2021,9 @@ IDENTITY_CHECKS = (_seq_errors, _role_errors)
 SETTINGS_CHECKS = (_agreement_errors, _rto_errors, _rpo_errors, _version_errors, _tls_errors,
                    _username_errors, _client_network_errors, _pg_object_errors, _entrypoint_errors,
                    _aws_errors, _nlb_targets_errors, _password_errors, _optional_password_errors,
-                   _rewind_errors, _haproxy_setting_errors, _parameter_errors, _alias_errors, _hba_errors,
-                   _library_errors, _extension_errors, _conf_errors, _default_privilege_errors,
-                   _pgbouncer_errors)
+                   _rewind_errors, _observer_errors, _haproxy_setting_errors, _parameter_errors,
+                   _alias_errors, _hba_errors, _library_errors, _extension_errors, _conf_errors,
+                   _default_privilege_errors, _pgbouncer_errors)
 
 
 def _errors(hostvars, groups, checks):

@@ -1865,3 +1865,24 @@ def test_the_role_default_schedule_is_checked_when_the_role_has_one():
     broken = dict(DEFAULTS, pgbackrest_schedule=[{"type": "weekly", "on_calendar": "Sun"}])
     assert errors_of(hostvars, groups, defaults=broken) == [
         f"{ALL}pgbackrest_schedule item 1: type is 'weekly'; use one of full, diff, incr"]
+
+
+# ---------------------------------------------------------------- observers
+
+def test_observers_with_an_asynchronous_pg_rpo_need_the_explicit_risk():
+    hostvars, groups = valid_inventory()
+    set_all(hostvars, "pg_rpo", 1048576)
+    assert errors_of(hostvars, groups) == []  # off by default with an asynchronous pg_rpo
+    set_all(hostvars, "patroni_observer_enabled", True)
+    assert only_error(hostvars, groups) == (
+        f"cluster pg-test, hosts {H1}, {H2}, {H3}: patroni_observer_enabled is true with an asynchronous "
+        "pg_rpo; an early election could drop acknowledged commits the new leader never received. Set "
+        "pg_rpo: 0, or patroni_observer_allow_async: true to accept that loss (docs/failover-behaviour.md)")
+    set_all(hostvars, "patroni_observer_allow_async", True)
+    assert errors_of(hostvars, groups) == []
+
+
+def test_observers_are_configured_alike_on_every_member():
+    hostvars, groups = valid_inventory()
+    hostvars[H2]["patroni_observer_enabled"] = False
+    assert "patroni_observer_enabled differs between hosts of the cluster" in only_error(hostvars, groups)
