@@ -42,11 +42,13 @@ from ansible_collections.pgha.cloud.plugins.module_utils import patroni_core, pg
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "sandbox"
 CLUSTER = "pg-test"
-SCENARIOS = ("crash", "partition", "switchover", "postmaster-kill", "patroni-stop",
+SCENARIOS = ("crash", "partition", "switchover", "postmaster-kill", "patroni-stop", "patroni-freeze",
              "etcd-member-loss", "etcd-quorum-loss")
 # norm is the collection's default preset (presets.DEFAULT_RTO), fast the
-# sandbox's, patroni Patroni's stock timings: the baseline.
-CONFIGS = ("norm", "fast", "patroni")
+# sandbox's, patroni Patroni's stock timings: the baseline. NAME+observers
+# runs the preset with the observers (pgha-observer); a bare name without them.
+OBSERVERS = "+observers"
+CONFIGS = ("norm", "fast", "fast" + OBSERVERS, "patroni")
 BASELINE = "patroni"
 # With pgbouncer on the sandbox the drills write through it (5433); these also
 # run through HAProxy straight to PostgreSQL (the default service, 5436).
@@ -54,15 +56,22 @@ BOTH_PATHS = ("crash", "switchover")
 PRIMARY_PORT, DEFAULT_PORT = 5433, 5436
 
 
+def preset_of(config):
+    """The pg_rto preset of a configuration name ('fast+observers' -> 'fast')."""
+    return config[:-len(OBSERVERS)] if config.endswith(OBSERVERS) else config
+
+
 def config_extra_vars(config):
     """ansible-playbook arguments that put the sandbox on `config`.
 
     The baseline is stock Patroni, so it also runs without the collection's
-    etcd leader placement (patroni_etcd_leader_elsewhere).
+    etcd leader placement (patroni_etcd_leader_elsewhere); only NAME+observers
+    runs the observers.
     """
-    # JSON, so that the flag arrives as a boolean, not as the string "false".
-    placement = json.dumps({"patroni_etcd_leader_elsewhere": config != BASELINE})
-    return ["-e", f"pg_rto={config}", "-e", placement]
+    # JSON, so that the flags arrive as booleans, not as the string "false".
+    flags = json.dumps({"patroni_etcd_leader_elsewhere": config != BASELINE,
+                        "patroni_observer_enabled": config.endswith(OBSERVERS)})
+    return ["-e", f"pg_rto={preset_of(config)}", "-e", flags]
 
 
 def say(msg):
@@ -244,6 +253,18 @@ def sandbox_vars():
     with open(INVENTORY / "hosts.yml") as fh:
         hosts = yaml.safe_load(fh)["all"]["children"][CLUSTER]["hosts"]
     return common, sorted(hosts)
+
+
+def observers_active():
+    """Whether pgha-observer runs on the sandbox's members: all (True), none (False), or some (None)."""
+    with open(INVENTORY / "hosts.yml") as fh:
+        members = yaml.safe_load(fh)["all"]["children"][CLUSTER]["hosts"]
+    states = set()
+    for address, host_vars in members.items():
+        container = (host_vars or {}).get("ansible_host", address)
+        res, _took = run(["docker", "exec", container, "systemctl", "is-active", "pgha-observer"])
+        states.add(res.stdout.strip() == "active")
+    return states.pop() if len(states) == 1 else None
 
 
 def sandbox_pooled():
@@ -490,8 +511,9 @@ def main(argv=None):
         if s not in SCENARIOS:
             p.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
     for c in configs:
-        if c not in presets.RTO_PLANS:
-            p.error(f"unknown configuration {c!r}; choose from {', '.join(presets.RTO_PLANS)}")
+        if preset_of(c) not in presets.RTO_PLANS:
+            p.error(f"unknown configuration {c!r}; choose from {', '.join(presets.RTO_PLANS)}, "
+                    f"each also with {OBSERVERS}")
     if args.no_apply and len(configs) != 1:
         p.error("--no-apply takes exactly one configuration: the one the sandbox runs")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -539,7 +561,12 @@ def main(argv=None):
     results = []
     for config in configs:
         if args.no_apply:
-            wrong = dcs_mismatches(rest_config(hosts), config)
+            wrong = dcs_mismatches(rest_config(hosts), preset_of(config))
+            running, wanted = observers_active(), config.endswith(OBSERVERS)
+            if running is not wanted:
+                found = {True: "on every member", False: "on no member", None: "on some members"}[running]
+                wrong.append(f"pgha-observer runs {found}, {config} wants it "
+                             f"{'on every member' if wanted else 'off'}")
             if wrong:
                 raise SystemExit(f"the sandbox does not run {config}: {', '.join(wrong)}")
             meta.setdefault("apply_config", {})[config] = "not applied (--no-apply), DCS checked"

@@ -270,6 +270,7 @@ class FilterModule(object):
             "node_addresses": cluster.node_addresses,
             "hosts_with_address": cluster.hosts_with_address,
             "api_urls": cluster.api_urls,
+            "etcd_urls": cluster.etcd_urls,
             "non_members": cluster.non_members,
             "cluster_request": cluster.cluster_request,
             "sync_candidates": cluster.sync_candidates,

@@ -51,6 +51,19 @@ def api_urls(hosts, hostvars, port=8008):
     return urls
 
 
+def etcd_urls(hosts, hostvars, port=2379, first=None):
+    """https client URL of each etcd host (sorted), the one whose address is `first` first (the node's own)."""
+    urls = []
+    for address in node_addresses(sorted(hosts), hostvars):
+        host_part = f"[{address}]" if ":" in str(address) else address
+        url = f"https://{host_part}:{port}"
+        if first is not None and str(address) == str(first):
+            urls.insert(0, url)
+        else:
+            urls.append(url)
+    return urls
+
+
 def inventory_clusters(hostvars, groups):
     """The clusters of the inventory: every pg_cluster a host of `groups['all']` sets, sorted."""
     names = set()

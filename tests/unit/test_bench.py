@@ -174,11 +174,16 @@ def test_read_outage_column_is_the_median_of_the_runs_that_measured_it():
     assert "| — | 0 | 0 | none |" in bench.table([old])
 
 
-def test_only_the_baseline_runs_without_the_etcd_leader_placement():
-    assert bench.config_extra_vars("patroni") == [
-        "-e", "pg_rto=patroni", "-e", '{"patroni_etcd_leader_elsewhere": false}']
+def test_only_the_baseline_runs_without_the_etcd_leader_placement_and_only_plus_observers_with_them():
+    off = '{"patroni_etcd_leader_elsewhere": false, "patroni_observer_enabled": false}'
+    assert bench.config_extra_vars("patroni") == ["-e", "pg_rto=patroni", "-e", off]
     for config in ("fast", "norm"):
-        assert bench.config_extra_vars(config)[-1] == '{"patroni_etcd_leader_elsewhere": true}'
+        assert bench.config_extra_vars(config) == [
+            "-e", f"pg_rto={config}",
+            "-e", '{"patroni_etcd_leader_elsewhere": true, "patroni_observer_enabled": false}']
+    both = '{"patroni_etcd_leader_elsewhere": true, "patroni_observer_enabled": true}'
+    assert bench.config_extra_vars("fast+observers") == ["-e", "pg_rto=fast", "-e", both]
+    assert bench.preset_of("fast+observers") == "fast" and bench.preset_of("norm") == "norm"
 
 
 SECRETS = {"pg_admin_password": "adm-s3cret", "patroni_rest_password": "rest-s3cret", "pg_port": 5432}

@@ -296,3 +296,12 @@ def test_as_int_takes_whole_numbers_only():
     """One rule for the inventory check and the restart plan: bools, floats, padded strings are no numbers."""
     assert [cluster.as_int(v) for v in (5, "5", "-3", "+7")] == [5, 5, -3, 7]
     assert [cluster.as_int(v) for v in (True, 1.5, " 5", "5 ", "1e3", "", None, [1])] == [None] * 8
+
+
+def test_etcd_urls_put_the_nodes_own_member_first_and_bracket_ipv6():
+    hostvars = {"e1": {"node_address": "10.0.0.1"}, "e2": {"node_address": "10.0.0.2"},
+                "e3": {"node_address": "fd00::3"}}
+    assert cluster.etcd_urls(["e3", "e1", "e2"], hostvars, 2379, "10.0.0.2") == [
+        "https://10.0.0.2:2379", "https://10.0.0.1:2379", "https://[fd00::3]:2379"]
+    assert cluster.etcd_urls(["e2", "e1"], hostvars, 2380) == ["https://10.0.0.1:2380", "https://10.0.0.2:2380"]
+    assert cluster.etcd_urls(["e1", "e3"], hostvars, 2379, "fd00::3")[0] == "https://[fd00::3]:2379"

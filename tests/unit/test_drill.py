@@ -250,6 +250,8 @@ DAMAGE = {
     "crash": ("crash-docker", ["docker kill"], ["docker start"]),
     "postmaster-kill": ("postmaster-kill", ["postmaster.pid", "kill -KILL"], []),
     "patroni-stop": ("patroni-stop", ["systemctl stop patroni"], ["systemctl start patroni"]),
+    "patroni-freeze": ("patroni-freeze", ["systemctl kill --kill-whom=main --signal=SIGSTOP patroni"],
+                       ["systemctl kill --kill-whom=main --signal=SIGCONT patroni"]),
     "partition": ("partition", ['ip route add blackhole "$a/32"'], ['ip route del blackhole "$a/32"']),
     "etcd-member-loss": ("etcd", ["systemctl stop etcd"], ["systemctl start etcd"]),
     "etcd-quorum-loss": ("etcd", ["systemctl stop etcd"], ["systemctl start etcd"]),

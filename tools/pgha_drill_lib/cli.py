@@ -32,6 +32,7 @@ Fault kinds (the target is the current leader's container, named by
   crash             docker kill; restored with docker start
   postmaster-kill   SIGKILL to the postmaster; Patroni restarts or fails over
   patroni-stop      systemctl stop patroni (a clean hand-over); started again
+  patroni-freeze    SIGSTOP to Patroni's process (PostgreSQL runs on); SIGCONT
   partition         blackhole routes to every peer and etcd member inside the
                     leader's container, its own address kept; a writer inside
                     that container goes on writing through its local HAProxy

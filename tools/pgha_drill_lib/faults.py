@@ -36,19 +36,20 @@ from pathlib import Path
 from . import patroni_api
 from .common import log, scrub
 
-FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "partition", "switchover",
+FAULT_KINDS = ("crash", "postmaster-kill", "patroni-stop", "patroni-freeze", "partition", "switchover",
                "etcd-member-loss", "etcd-quorum-loss")
 
 # Faults after which another member must lead; for the others the same
 # server may come back (Patroni restarts a crashed postmaster in place).
-LEADER_CHANGE_KINDS = ("crash", "partition", "switchover", "patroni-stop")
+LEADER_CHANGE_KINDS = ("crash", "partition", "switchover", "patroni-stop", "patroni-freeze")
 
 # Faults that are held for --hold seconds and healed before recovery is awaited.
 HELD_KINDS = ("etcd-member-loss", "etcd-quorum-loss")
 
 # Faults that are undone after recovery (by fault_plan's commands or the --handoff
 # agent); Patroni heals the others itself.
-UNDONE_KINDS = ("crash", "patroni-stop", "partition", "etcd-member-loss", "etcd-quorum-loss")
+UNDONE_KINDS = ("crash", "patroni-stop", "patroni-freeze", "partition", "etcd-member-loss",
+                "etcd-quorum-loss")
 
 # The task file of playbooks/faults/ that injects (and undoes) each kind for
 # playbooks/drill.yml, per drill_crash_method for a crash; none for a
@@ -57,6 +58,7 @@ FAULT_PLAYBOOKS = {
     "crash": ("crash-sysrq", "crash-docker"),
     "postmaster-kill": ("postmaster-kill",),
     "patroni-stop": ("patroni-stop",),
+    "patroni-freeze": ("patroni-freeze",),
     "partition": ("partition",),
     "switchover": (),
     "etcd-member-loss": ("etcd",),
@@ -96,6 +98,11 @@ def fault_plan(kind, leader, members, pattern, data_directory, peers):
     if kind == "patroni-stop":
         return ([["exec", c, "systemctl", "stop", "patroni"]],
                 [["exec", c, "systemctl", "start", "patroni"]], [c])
+    if kind == "patroni-freeze":
+        # Patroni's own process only: PostgreSQL, in the same unit, runs on.
+        freeze = "systemctl kill --kill-whom=main --signal=SIG{} patroni"
+        return ([["exec", c, "sh", "-c", freeze.format("STOP")]],
+                [["exec", c, "sh", "-c", freeze.format("CONT")]], [c])
     if kind == "partition":
         cut = 'for a; do ip route add blackhole "$a/32"; done'
         heal = 'for a; do ip route del blackhole "$a/32" 2>/dev/null; done; true'

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to pgha.cloud
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small client of etcd's v3 JSON gateway, for the node services.

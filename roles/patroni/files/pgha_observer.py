@@ -200,6 +200,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     gateway = etcd.Gateway(args.etcd, args.cacert, args.cert, args.key,
                            etcd.read_credentials(args.credentials), timeout=args.timeout)
+    LOG.info("observing %s as %s: %s observers, a majority of %s; a leader whose lease is silent for more "
+             "than %s s and whose ports do not answer is dead; etcd at %s", args.cluster, args.name,
+             args.observers, args.observers // 2 + 1, args.loop_wait + args.margin, ", ".join(args.etcd))
     state, last = {}, None
     while True:
         try:
