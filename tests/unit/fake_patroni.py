@@ -58,6 +58,8 @@ class FakePatroni:
         self.sticky_pending = set()
         # Members whose pending_restart flag in GET /cluster is stale: Patroni refuses restart_pending.
         self.stale_pending = set()
+        # Members whose GET /leader says they lost the key while GET /cluster still names them (a stale view).
+        self.key_lost = set()
         # tls: {"cert": ..., "key": ...} (tests/unit/tls_testca.py) serves HTTPS, as Patroni does here.
         self.scheme = "https" if tls else "http"
         for m in self.members:
@@ -187,7 +189,7 @@ def _handler(fake, name):
 
         # Patroni's GET /leader: 200 while this member holds the leader key, whatever its state.
         def do_GET_leader(self, _request_body):
-            holds = fake.get(name)["role"] == "leader"
+            holds = fake.get(name)["role"] == "leader" and name not in fake.key_lost
             self._reply(200 if holds else 503, {"role": "primary" if holds else "replica"})
 
         def do_GET_patroni(self, _request_body):

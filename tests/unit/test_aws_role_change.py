@@ -235,6 +235,16 @@ def test_reconcile_on_the_leader_repairs_drift_after_a_failover(tmp_path, aws, f
     assert fake.writes() == []
 
 
+def test_reconcile_from_a_stale_cluster_view_writes_nothing(tmp_path, aws, fake):
+    # GET /cluster still names pg-3, but its Patroni already lost the key: no primary target for it.
+    fake._promote("pg-3")
+    fake.key_lost.add("pg-3")
+    rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-3", fake), "--reconcile")
+    assert rc == 0 and "does not hold the leader key (GET /leader); the new leader reconciles" in log, log
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-1"]]}
+
+
 def test_reconcile_on_a_replica_writes_nothing(tmp_path, aws, fake):
     fake._promote("pg-3")
     rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2", fake), "--reconcile")

@@ -262,7 +262,13 @@ def fetch_cluster(urls, timeout=2.0, username=None, password=None, cafile=None):
 
 
 def reconcile(cfg, check=False):
-    """Make every entry point match GET /cluster; only the running leader writes."""
+    """Make every entry point match GET /cluster; only the running leader writes.
+
+    Fenced like the callback: GET /cluster may name this node a loop after it
+    lost the key, so it also asks its own Patroni (GET /leader) before it
+    writes, and takes its target out of the primary group if it lost the key
+    while it wrote.
+    """
     cluster = fetch_cluster(
         cfg.get("patroni_urls") or [],
         timeout=float(cfg.get("patroni_timeout", 2)),
@@ -279,6 +285,10 @@ def reconcile(cfg, check=False):
             cfg["node_name"],
             ", ".join(n for n, _ip in leader) or "none running",
         )
+        return
+    if not holds_leader_key(cfg):
+        log.warning("reconcile: GET /cluster names %s the leader, but it does not hold the leader key "
+                    "(GET /leader); the new leader reconciles", cfg["node_name"])
         return
     aws, port = aws_client(cfg), int(cfg.get("data_port", 5432))
     nlb, r53 = cfg.get("nlb") or {}, cfg.get("route53") or {}
@@ -303,6 +313,10 @@ def reconcile(cfg, check=False):
         )
         report(f"route53 {primary_name}", sync["primary"])
         report(f"route53 {replica_name}", sync["replica"])
+    if not holds_leader_key(cfg):
+        log.warning("%s lost the leader key while it reconciled: taking it out of the primary group again",
+                    cfg["node_name"])
+        not_primary(aws, cfg, check)
 
 
 @contextlib.contextmanager
