@@ -277,3 +277,27 @@ def test_the_gateway_deletes_the_leader_key_only_while_revision_and_lease_match(
     ]
     assert body["success"] == [{"request_delete_range": {"key": key}}]
     assert "failure" not in body
+
+
+def test_an_emptied_failover_key_is_no_switchover():
+    # Patroni writes the failover key empty once a switchover is done.
+    etcd = FakeEtcd()
+    etcd.silence(10)
+    etcd.put(PREFIX + "failover", "")
+    observer.step(etcd, args("pg-test-2"), probe_dead_leader)
+    assert observer.step(etcd, args("pg-test-3"), probe_dead_leader) == "leader-removed"
+
+
+def test_etcd_errors_are_named():
+    gateway = observer.etcd.Gateway(["https://a:2379", "https://b:2379"])
+    answers = {"https://a:2379/v3/kv/range": (403, b'{"error": "etcdserver: permission denied"}')}
+
+    def transport(method, url, body, timeout, headers):
+        if url in answers:
+            return answers[url]
+        raise observer.etcd.patroni_core.TransportError("timed out")
+
+    gateway.transport = transport
+    with pytest.raises(observer.etcd.EtcdUnavailable, match="https://a:2379: HTTP 403 etcdserver: permission "
+                                                             "denied; https://b:2379: no answer"):
+        gateway.get("/k")

@@ -59,6 +59,7 @@ class Gateway:
         if credentials:
             self.user, _sep, self.password = credentials.strip().partition(":")
         self.token = None
+        self.last_error = None
 
     def _send(self, url, body, timeout, token=None):
         data = None if body is None else json.dumps(body).encode()
@@ -98,6 +99,7 @@ class Gateway:
         The endpoint that answered is asked first next time: a dead member
         costs its timeout once, not on every request.
         """
+        errors = []
         for endpoint in list(self.endpoints):
             status, answer = self.request_at(endpoint + path, body)
             if status == 200 and isinstance(answer, dict):
@@ -105,6 +107,10 @@ class Gateway:
                     self.endpoints.remove(endpoint)
                     self.endpoints.insert(0, endpoint)
                 return answer
+            detail = answer.get("error") if isinstance(answer, dict) else None
+            reason = f"HTTP {status} {detail or ''}".strip() if status else "no answer"
+            errors.append(f"{endpoint}: {reason}")
+        self.last_error = "; ".join(errors)
         return None
 
     # --- keys
@@ -113,7 +119,7 @@ class Gateway:
         """(value, kv) of one key, (None, None) when it does not exist; raises when etcd did not answer."""
         answer = self.call("/v3/kv/range", {"key": b64(key)})
         if answer is None:
-            raise EtcdUnavailable(f"no etcd member answered a read of {key}")
+            raise EtcdUnavailable(f"no etcd member answered a read of {key} ({self.last_error})")
         kvs = answer.get("kvs") or []
         return (unb64(kvs[0].get("value")), kvs[0]) if kvs else (None, None)
 
@@ -121,7 +127,7 @@ class Gateway:
         """{key: value} of every key under `prefix`; raises when etcd did not answer."""
         answer = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": prefix_end(prefix)})
         if answer is None:
-            raise EtcdUnavailable(f"no etcd member answered a read of {prefix}*")
+            raise EtcdUnavailable(f"no etcd member answered a read of {prefix}* ({self.last_error})")
         return {unb64(kv.get("key")): unb64(kv.get("value")) for kv in answer.get("kvs") or []}
 
     def put(self, key, value, lease=None):
@@ -155,7 +161,7 @@ class Gateway:
         """(remaining TTL, granted TTL) of a lease in seconds; remaining is -1 once it expired."""
         answer = self.call("/v3/lease/timetolive", {"ID": str(lease)})
         if answer is None:
-            raise EtcdUnavailable(f"no etcd member answered about lease {lease}")
+            raise EtcdUnavailable(f"no etcd member answered about lease {lease} ({self.last_error})")
         return int(answer.get("TTL", -1)), int(answer.get("grantedTTL", 0))
 
 

@@ -27,8 +27,8 @@ a synchronous standby, within maximum_lag_on_failover, with its own checks.
 
 etcd speaks TLS with client certificates; the service logs in as the
 cluster's own etcd user, whose role reaches this cluster's keys only, with
-the credentials systemd hands it (LoadCredential). patroni_core.py and
-pgha_etcd_gateway.py sit beside this file on the nodes.
+`user:password` from a file only it (Patroni's account) can read.
+patroni_core.py and pgha_etcd_gateway.py sit beside this file on the nodes.
 """
 
 import argparse
@@ -91,7 +91,8 @@ def judge(leader, lease_ttl, granted_ttl, config, failover, sync, members, probe
     """
     if (config or {}).get("pause"):
         return "paused"
-    if failover is not None:
+    # Patroni empties the key once a switchover is done rather than deleting it.
+    if failover:
         return "failover-asked"
     silent = granted_ttl - lease_ttl if lease_ttl >= 0 else granted_ttl
     if silent <= args.loop_wait + args.margin:
@@ -130,9 +131,10 @@ def step(gateway, args, probe=None, state=None):
             return _withdraw(gateway, mine, state, "no-lease")
         lease_ttl, granted_ttl = gateway.time_to_live(lease)
         cluster = gateway.get_prefix(path["leader"].rsplit("/", 1)[0] + "/")
-    except etcd.EtcdUnavailable:
-        # Cut off from etcd's majority, or etcd down: no verdict stands for this observer.
+    except etcd.EtcdUnavailable as error:
+        # Cut off from etcd's majority, etcd down, or refused: no verdict stands for this observer.
         state.pop("verdict", None)
+        state["etcd_error"] = str(error)
         return "etcd-unreachable"
     members = {key[len(path["members/"]):]: _json(value) or {}
                for key, value in cluster.items() if key.startswith(path["members/"])}
@@ -173,7 +175,7 @@ def parse_args(argv=None):
     parser.add_argument("--cacert", help="CA that signed etcd's certificates")
     parser.add_argument("--cert", help="client certificate for etcd")
     parser.add_argument("--key", help="its key")
-    parser.add_argument("--credentials", default="etcd",
+    parser.add_argument("--credentials", required=True,
                         help="file holding user:password for etcd, or its name in $CREDENTIALS_DIRECTORY")
     parser.add_argument("--namespace", default="/service/", help="Patroni's namespace")
     parser.add_argument("--cluster", required=True, help="Patroni's scope (the cluster's name)")
@@ -198,8 +200,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    gateway = etcd.Gateway(args.etcd, args.cacert, args.cert, args.key,
-                           etcd.read_credentials(args.credentials), timeout=args.timeout)
+    credentials = etcd.read_credentials(args.credentials)
+    if not credentials:
+        LOG.error("cannot read etcd's user:password from %s: every etcd request will be refused",
+                  args.credentials)
+    gateway = etcd.Gateway(args.etcd, args.cacert, args.cert, args.key, credentials, timeout=args.timeout)
     LOG.info("observing %s as %s: %s observers, a majority of %s; a leader whose lease is silent for more "
              "than %s s and whose ports do not answer is dead; etcd at %s", args.cluster, args.name,
              args.observers, args.observers // 2 + 1, args.loop_wait + args.margin, ", ".join(args.etcd))
@@ -214,7 +219,8 @@ def main(argv=None):
             print(outcome)
             return 0
         if outcome != last and outcome in ("etcd-unreachable", "no-sync-standby", "verdict-not-written"):
-            LOG.info("observer: %s", outcome)
+            LOG.info("observer: %s%s", outcome,
+                     f": {state.get('etcd_error')}" if outcome == "etcd-unreachable" else "")
         last = outcome
         time.sleep(args.interval)
 
