@@ -279,13 +279,20 @@ def test_the_gateway_deletes_the_leader_key_only_while_revision_and_lease_match(
     assert "failure" not in body
 
 
-def test_an_emptied_failover_key_is_no_switchover():
-    # Patroni writes the failover key empty once a switchover is done.
+@pytest.mark.parametrize("value", ["", "{}", '{"leader": null, "member": ""}'])
+def test_a_failover_key_left_behind_is_no_switchover(value):
+    # Patroni leaves the key as {} once a switchover is done (seen on the molecule cluster).
     etcd = FakeEtcd()
     etcd.silence(10)
-    etcd.put(PREFIX + "failover", "")
+    etcd.put(PREFIX + "failover", value)
     observer.step(etcd, args("pg-test-2"), probe_dead_leader)
     assert observer.step(etcd, args("pg-test-3"), probe_dead_leader) == "leader-removed"
+
+
+@pytest.mark.parametrize("value", ['{"member": "pg-test-2"}', '{"scheduled_at": "2026-12-06T20:00:00+00:00"}',
+                                   "pg-test-1:pg-test-2"])
+def test_a_failover_key_that_asks_stops_the_observers(value):
+    assert observer.failover_asked(value)
 
 
 def test_etcd_errors_are_named():

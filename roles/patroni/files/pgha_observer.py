@@ -82,6 +82,24 @@ def sync_standbys(sync):
     return [name.strip() for name in names if name and name.strip()]
 
 
+def failover_asked(value):
+    """Whether the failover key asks for a switchover or failover now.
+
+    Patroni leaves the key behind once one is done, as `{}` (or empty); one
+    asked holds a leader, a member or a scheduled time. A value that is no
+    JSON mapping counts as asked: the observer then waits.
+    """
+    if not value:
+        return False
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return True
+    if not isinstance(parsed, dict):
+        return True
+    return any(parsed.get(key) for key in ("leader", "member", "scheduled_at"))
+
+
 def judge(leader, lease_ttl, granted_ttl, config, failover, sync, members, probe, args):
     """Why the leader must not be declared dead (a short word), or None when it is dead.
 
@@ -91,8 +109,7 @@ def judge(leader, lease_ttl, granted_ttl, config, failover, sync, members, probe
     """
     if (config or {}).get("pause"):
         return "paused"
-    # Patroni empties the key once a switchover is done rather than deleting it.
-    if failover:
+    if failover_asked(failover):
         return "failover-asked"
     silent = granted_ttl - lease_ttl if lease_ttl >= 0 else granted_ttl
     if silent <= args.loop_wait + args.margin:
