@@ -52,7 +52,7 @@ def api_urls(hosts, hostvars, port=8008):
 
 
 def etcd_urls(hosts, hostvars, port=2379, first=None):
-    """https client URL of each etcd host (sorted), the one whose address is `first` first (the node's own)."""
+    """https client URL of each etcd host (sorted); that of the address `first` (the node's own) first."""
     urls = []
     for address in node_addresses(sorted(hosts), hostvars):
         host_part = f"[{address}]" if ":" in str(address) else address

@@ -305,6 +305,6 @@ def test_etcd_errors_are_named():
         raise observer.etcd.patroni_core.TransportError("timed out")
 
     gateway.transport = transport
-    with pytest.raises(observer.etcd.EtcdUnavailable, match="https://a:2379: HTTP 403 etcdserver: permission "
-                                                             "denied; https://b:2379: no answer"):
+    expected = "https://a:2379: HTTP 403 etcdserver: permission denied; https://b:2379: no answer"
+    with pytest.raises(observer.etcd.EtcdUnavailable, match=expected):
         gateway.get("/k")
