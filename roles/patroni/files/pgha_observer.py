@@ -100,6 +100,12 @@ def failover_asked(value):
     return any(parsed.get(key) for key in ("leader", "member", "scheduled_at"))
 
 
+def _running_and_answers(member, probe):
+    """A member Patroni reports running whose PostgreSQL port accepts a connection."""
+    address = address_of(member.get("conn_url"), 5432)
+    return member.get("state") == "running" and address is not None and probe(address)
+
+
 def judge(leader, lease_ttl, granted_ttl, config, failover, sync, members, probe, args):
     """Why the leader must not be declared dead (a short word), or None when it is dead.
 
@@ -122,11 +128,8 @@ def judge(leader, lease_ttl, granted_ttl, config, failover, sync, members, probe
     if probe(api) or probe(conn):
         return "leader-answers"
     if not args.allow_async:
-        standbys = [name for name in sync_standbys(sync) if name != leader]
-        healthy = [name for name in standbys if (members.get(name) or {}).get("state") == "running"
-                   and address_of((members.get(name) or {}).get("conn_url"), 5432)
-                   and probe(address_of(members[name]["conn_url"], 5432))]
-        if not healthy:
+        if not any(_running_and_answers(members.get(name) or {}, probe)
+                   for name in sync_standbys(sync) if name != leader):
             return "no-sync-standby"
     return None
 
