@@ -253,3 +253,22 @@ def test_unreachable_host_stops_the_run_before_later_plays(tmp_path):
     assert f"fatal: [{down}]" in result.stdout, result.stdout
     assert "PLAY [Change something]" not in result.stdout
     assert "SHOULD-NOT-RUN" not in result.stdout
+
+
+def test_deploy_runs_the_preflight_once_and_the_layers_on_their_own_run_it():
+    # deploy.yml imports etcd.yml and pgsql.yml, which start with the preflight too:
+    # there their copy matches no host (the checks ran, the groups last the run).
+    def patterns(playbook):
+        out = run("ansible-playbook", "-i", str(SANDBOX), str(ROOT / "playbooks" / playbook), "--list-hosts")
+        assert out.returncode == 0, out.stdout + out.stderr
+        return re.findall(r"play #\d+ \((.*?)\): (.*?)\t", out.stdout)
+
+    deploy = patterns("deploy.yml")
+    checks = [hosts for hosts, name in deploy if name == "Check the inventory"]
+    assert checks == ["localhost", "all:!all", "all:!all"], deploy
+    reach = [hosts for hosts, name in deploy if name == "Check that every host is reachable"]
+    assert reach == ["all", "all:!all", "all:!all"], deploy
+    for layer in ("etcd.yml", "pgsql.yml"):
+        alone = patterns(layer)
+        assert ("localhost", "Check the inventory") in alone, alone
+        assert ("all", "Check that every host is reachable") in alone, alone
