@@ -95,3 +95,34 @@ def test_wrong_arguments_exit_2(test_ca):
                             capture_output=True, timeout=20, check=False)
     assert result.returncode == 2
     assert b"Usage" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8008/primary", "https://127.0.0.1/primary",
+                                 "127.0.0.1:8008"])
+def test_a_url_it_cannot_use_exits_2(url, test_ca):
+    result = run_check(url, test_ca["ca"])
+    assert result.returncode == 2
+    assert b"pgha-vip-check:" in result.stderr
+
+
+def test_reads_the_status_line_not_the_body(patroni, test_ca):
+    # A 200 in the body of a 503 answer must not pass.
+    answer, url = patroni
+    answer["status"], answer["body"] = 503, b'HTTP/1.0 200 OK\r\n\r\n{"role": "primary"}'
+    assert run_check(url, test_ca["ca"]).returncode == 1
+
+
+def test_an_answer_longer_than_it_reads_fails(patroni, test_ca):
+    answer, url = patroni
+    answer["body"] = json.dumps({"role": "primary", "pad": "x" * 70000}).encode()
+    assert run_check(url, test_ca["ca"]).returncode == 1
+
+
+def test_runs_on_the_standard_library_alone(patroni, test_ca):
+    # keepalived runs it with -I -S (its shebang): no site-packages, no environment.
+    answer, url = patroni
+    answer["body"] = body("primary")
+    assert CHECK.read_text().startswith("#!/usr/bin/python3 -IS\n")
+    result = subprocess.run([sys.executable, "-IS", str(CHECK), url, test_ca["ca"], "2"],
+                            capture_output=True, timeout=20, check=False)
+    assert result.returncode == 0, result.stderr
