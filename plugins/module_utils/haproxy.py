@@ -294,6 +294,14 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
     `selector` and `backup` pick among the members (`<pg_cluster>-<pg_seq>`
     at the member's address and the port of the service's `dest`, weighted
     by `pg_weight`), leaving out `leaving_hosts`.
+
+    A server that an earlier service of the cluster already checks with the
+    same request, both with the preset's server options (no `options` of
+    their own), gets `track` (that backend and
+    server) instead of a check of its own: the primary and default services
+    both ask /primary, and every check is a TLS handshake with Patroni every
+    second, or every 250 ms while the server is down. HAProxy marks the
+    tracking server down with it and applies its own on-marked-down.
     """
     # Imported here: both build on this module's helpers.
     from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer, services
@@ -303,7 +311,7 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
         members = sorted(host for host in groups.get(cluster) or () if host not in leaving_hosts)
         first = (groups.get(cluster) or [None])[0]
         rto = host_var(hostvars, first, "pg_rto")
-        entries = []
+        entries, checked = [], {}
         for service in services.cluster_services(hostvars, groups, cluster, fallback, replica_max_lag):
             what = f"cluster {cluster}: service {service['name']}"
             chosen = services.select(service["selector"], hostvars, members, f"{what}: selector")
@@ -315,11 +323,13 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
                     continue
                 address = host_var(hostvars, host, "node_address") or host
                 weight = host_var(hostvars, host, "pg_weight")
-                servers.append({"name": f"{host_var(hostvars, host, 'pg_cluster')}-"
-                                        f"{host_var(hostvars, host, 'pg_seq')}",
-                                "address": str(address), "port": port,
+                name = f"{host_var(hostvars, host, 'pg_cluster')}-{host_var(hostvars, host, 'pg_seq')}"
+                same_check = (service["check"], name) if service.get("options") is None else None
+                servers.append({"name": name, "address": str(address), "port": port,
                                 "weight": 100 if weight is None else as_port(weight),
-                                "backup": host in backups})
+                                "backup": host in backups, "track": checked.get(same_check)})
+                if same_check:
+                    checked.setdefault(same_check, f"{cluster}-{service['name']}/{name}")
             entries.append(dict(service, servers=servers))
         plan.append({"name": cluster, "check": presets.rto_plan(rto)["haproxy"],
                      "sources": client_sources(hostvars, groups, cluster, members),

@@ -127,8 +127,9 @@ def test_plan_uses_each_clusters_own_preset_and_leaves_out_leaving_hosts():
         ("primary", 6433, "/primary"), ("replica", 6434, "/replica?lag=2048"),
         ("default", 6436, "/primary"), ("offline", 6438, "/replica")]
     assert [s.get("fallback") for s in other["services"]] == [None, "primary", None, None]
-    servers = [{"name": "pg-b-1", "address": B1, "port": 5432, "weight": 100, "backup": False},
-               {"name": "pg-b-3", "address": "192.0.2.33", "port": 5432, "weight": 100, "backup": False}]
+    servers = [{"name": "pg-b-1", "address": B1, "port": 5432, "weight": 100, "backup": False, "track": None},
+               {"name": "pg-b-3", "address": "192.0.2.33", "port": 5432, "weight": 100, "backup": False,
+                "track": None}]
     assert other["services"][0]["servers"] == servers
     # No offline instance: every replica is a backup of the offline service.
     assert other["services"][3]["servers"] == [dict(server, backup=True) for server in servers]

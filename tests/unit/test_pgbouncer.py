@@ -191,7 +191,7 @@ def test_haproxy_cfg_sends_the_servers_to_the_service_port():
     assert [b.split("\n")[0] for b in backends] == names
     assert "server pg-test-1 10.210.0.11:6432 weight 100 check" in backends[0]
     assert "server pg-test-1 10.210.0.11:6432 weight 100 check" in backends[1]
-    assert "server pg-test-1 10.210.0.11:5432 weight 100 check" in backends[2]
+    assert "server pg-test-1 10.210.0.11:5432 weight 100 track pg-test-primary/pg-test-1" in backends[2]
     assert "server pg-test-1 10.210.0.11:5432 weight 100 backup check" in backends[3]
 
 

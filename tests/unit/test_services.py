@@ -2,6 +2,8 @@
 the offline service, pg_services and pg_default_services, their selectors, and what haproxy.cfg.j2
 makes of them."""
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import jinja2
@@ -179,3 +181,41 @@ def test_selectors_read_only_the_variables_they_name():
     lazy = {host: Lazy(vars_, secret="x") for host, vars_ in hostvars.items()}
     assert services.select("[? pg_seq == `2` || inventory_hostname == '10.210.0.13']", lazy,
                            [H1, H2, H3], "selector") == [H2, H3]
+
+
+# ---------------------------------------------------------------- one check per member and request
+
+def test_a_service_asking_what_an_earlier_one_asks_tracks_its_servers():
+    hostvars, groups = valid_inventory()
+    # Two business services: one asks /primary with the preset's options, one brings options of its own.
+    set_all(hostvars, "pg_services", [
+        dict(STANDBY, name="writer", port=5435, dest="postgres", check="/primary"),
+        dict(STANDBY, name="slow", port=5439, dest="postgres", check="/primary",
+             options="inter 3s fall 3 rise 2")])
+    plan = plan_of(hostvars, groups)
+    tracks = {name: [server["track"] for server in svc["servers"]] for name, svc in plan.items()}
+    assert tracks["primary"] == [None, None, None]
+    assert tracks["default"] == ["pg-test-primary/pg-test-1", "pg-test-primary/pg-test-2",
+                                 "pg-test-primary/pg-test-3"]
+    assert tracks["writer"] == tracks["default"]
+    # Other requests, or other options (other timings), keep checks of their own.
+    assert tracks["replica"] == tracks["offline"] == tracks["slow"] == [None, None, None]
+    cfg = render([{"name": "pg-test", "check": {"inter": "1s", "fastinter": "500ms", "downinter": "250ms",
+                                                "rise": 1, "fall": 2},
+                   "sources": ["127.0.0.1/32"], "services": list(plan.values())}])
+    default = section(cfg, "backend pg-test-default")
+    assert "server pg-test-2 10.210.0.12:5432 weight 100 track pg-test-primary/pg-test-2" in default
+    assert "check" not in default.split("default-server")[1].split("\n", 1)[1]
+    assert "# (the check of pg-test-primary, which asks the same: one check per member, not two)" in cfg
+    assert "track" not in section(cfg, "backend pg-test-slow")
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy is not installed (.ci/run installs it)")
+def test_haproxy_accepts_the_tracking_configuration(tmp_path, test_ca):
+    hostvars, groups = valid_inventory()
+    cfg = render(haproxy.haproxy_plan(["pg-test"], hostvars, groups, haproxy.DEFAULT_PORTS))
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(cfg.replace("ca-file /ca.crt", f"ca-file {test_ca['ca']}"))
+    result = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cfg.count(" track pg-test-primary/") == 3
