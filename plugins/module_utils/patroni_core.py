@@ -102,9 +102,31 @@ def tls_context(ca_file=None, validate_certs=True, client_cert=None, client_key=
 # ansible-test's replace-urlopen sanity test (which Galaxy does not let a
 # collection ignore) refuses urllib's urlopen. The test reads code only, not
 # comments. Ansible's open_url is no option here: this file must run without Ansible.
-def stdlib_transport(ca_file=None, validate_certs=True, client_cert=None, client_key=None):
-    """A transport over `http.client`: https URLs are checked against `ca_file`, no proxy is used."""
+def stdlib_transport(ca_file=None, validate_certs=True, client_cert=None, client_key=None, keep_alive=False):
+    """A transport over `http.client`: https URLs are checked against `ca_file`, no proxy is used.
+
+    With `keep_alive`, one connection per host and port stays open between
+    requests (for services that ask every second: no TLS handshake per
+    request). A kept connection that the server closed meanwhile is opened
+    again once; any other failure closes it and raises.
+    """
     context = tls_context(ca_file, validate_certs, client_cert, client_key)
+    kept = {}
+
+    def open_connection(parts, port, timeout):
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
+        if parts.scheme == "http":
+            return http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+        raise TransportError(f"{parts.geturl()} is not an http:// or https:// URL")
+
+    def exchange(conn, method, target, body, timeout, headers):
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        conn.request(method, target, body=body, headers=dict(headers or {}))
+        resp = conn.getresponse()
+        return resp, resp.read()
 
     def send(method, url, body=None, timeout=5.0, headers=None):
         parts = urllib.parse.urlsplit(url)
@@ -112,21 +134,30 @@ def stdlib_transport(ca_file=None, validate_certs=True, client_cert=None, client
             port = parts.port
         except ValueError as e:
             raise TransportError(f"bad URL {url}: {e}") from None
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
-        elif parts.scheme == "http":
-            conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        else:
-            raise TransportError(f"{url} is not an http:// or https:// URL")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = (parts.scheme, parts.hostname, port)
+        conn = kept.pop(key, None) if keep_alive else None
+        reused = conn is not None
         try:
-            conn.request(method, target, body=body, headers=dict(headers or {}))
-            resp = conn.getresponse()
-            return resp.status, resp.read()
+            conn = conn or open_connection(parts, port, timeout)
+            try:
+                resp, data = exchange(conn, method, target, body, timeout, headers)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # The server closed the idle connection before this request reached it.
+                conn.close()
+                conn = open_connection(parts, port, timeout)
+                resp, data = exchange(conn, method, target, body, timeout, headers)
         except (OSError, http.client.HTTPException, ValueError) as e:
+            if conn is not None:
+                conn.close()
             raise TransportError(reason_of(e)) from None
-        finally:
+        if keep_alive and not resp.will_close:
+            kept[key] = conn
+        else:
             conn.close()
+        return resp.status, data
 
     return send
 

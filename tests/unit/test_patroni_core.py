@@ -5,6 +5,8 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,89 @@ def test_stdlib_transport_timeouts_and_refusals():
         send("GET", f"http://127.0.0.1:{port}/cluster", timeout=1)
     with pytest.raises(patroni_core.TransportError, match="not an http"):
         send("GET", "ftp://127.0.0.1/cluster")
+
+
+class _KeepAliveServer:
+    """An HTTP/1.1 server that counts the connections it accepted and can drop them all."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.connections, self.handlers = 0, []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                owner.connections += 1
+                owner.handlers.append(self)
+
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cluster"
+
+    def drop_connections(self):
+        for handler in self.handlers:
+            handler.close_connection = True
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_stdlib_transport_keeps_one_connection_open_when_asked():
+    server = _KeepAliveServer()
+    try:
+        kept = patroni_core.stdlib_transport(keep_alive=True)
+        for _round in range(5):
+            assert kept("GET", server.url, timeout=2) == (200, b'{"ok": true}')
+        assert server.connections == 1
+        # The server closed the idle connection: the next request opens a new one, no error.
+        server.drop_connections()
+        time.sleep(0.1)
+        assert kept("GET", server.url, timeout=2)[0] == 200
+        assert server.connections == 2
+        # Without keep_alive, a connection per request (as before).
+        fresh = patroni_core.stdlib_transport()
+        for _round in range(3):
+            assert fresh("GET", server.url, timeout=2)[0] == 200
+        assert server.connections == 5
+    finally:
+        server.close()
+
+
+def test_stdlib_transport_with_keep_alive_still_times_out_and_recovers():
+    send = patroni_core.stdlib_transport(keep_alive=True)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        with pytest.raises(patroni_core.TransportError, match="^timed out$"):
+            send("GET", f"http://127.0.0.1:{silent.getsockname()[1]}/cluster", timeout=0.3)
+    server = _KeepAliveServer()
+    try:
+        assert send("GET", server.url, timeout=2)[0] == 200
+        # The server goes away: the kept connection is closed, the one retry is refused.
+        server.close()
+        server.drop_connections()
+        time.sleep(0.1)
+        with pytest.raises(patroni_core.TransportError, match="refused"):
+            send("GET", server.url, timeout=1)
+    finally:
+        server.server.server_close()

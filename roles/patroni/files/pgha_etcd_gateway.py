@@ -53,8 +53,11 @@ class Gateway:
     def __init__(self, endpoints, cacert=None, cert=None, key=None, credentials=None, timeout=1.0):
         self.endpoints = [url.rstrip("/") for url in endpoints]
         self.timeout = timeout
-        self.transport = (patroni_core.stdlib_transport(ca_file=cacert, client_cert=cert, client_key=key)
-                          if cacert else patroni_core.stdlib_transport())
+        # Kept connections: the services ask every second or faster, and a TLS
+        # handshake per request cost etcd more CPU than the requests themselves.
+        self.transport = (patroni_core.stdlib_transport(ca_file=cacert, client_cert=cert, client_key=key,
+                                                        keep_alive=True)
+                          if cacert else patroni_core.stdlib_transport(keep_alive=True))
         self.user, self.password = None, None
         if credentials:
             self.user, _sep, self.password = credentials.strip().partition(":")
