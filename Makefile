@@ -72,9 +72,10 @@ molecule-step: venv docker
 	molecule verify -s default && \
 	if [ "$(STEP)" != verify ]; then PGHA_SIDE_EFFECT=$(STEP).yml PGHA_MOLECULE_THOROUGH=yes molecule side-effect -s default; fi
 
-# Each part's duration is printed at the end (scripts/run-parts.sh).
+# Each part's duration is printed at the end (scripts/run-parts.sh); lint and the unit
+# tests run side by side (lint+unit).
 test: venv
-	./scripts/run-parts.sh lint unit molecule
+	./scripts/run-parts.sh lint+unit molecule
 
 test-trixie: venv
 	./scripts/run-parts.sh molecule-trixie
