@@ -440,3 +440,133 @@ def test_a_silent_or_missing_patroni_api_fences_the_promotion(tmp_path, aws):
     rc, log, _elapsed = run_script(config(tmp_path, aws, "pg-2"), "on_role_change", "primary", "pg-test")
     assert rc == 0 and "patroni_urls is not set" in log, log
     assert targets(aws, "primary") == [IPS["pg-1"]]
+
+
+# ---------------------------------------------------------------- the service (--serve)
+
+@pytest.fixture
+def service(tmp_path, aws):
+    """Start `--serve` for a node; yields start(node, fake, **config) -> (config path, socket path)."""
+    procs = []
+
+    def start(node, fake_patroni, **kw):
+        node_dir = tmp_path / f"svc-{node}"
+        node_dir.mkdir()
+        sock = str(node_dir / "wake.sock")
+        kw.setdefault("reconcile_interval", 300)
+        cfg = config(node_dir, aws, node, fake_patroni, wake_socket=sock, lock_file=str(node_dir / "lock"),
+                     **kw)
+        env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+        log_file = open(node_dir / "service.log", "w")  # noqa: SIM115 - closed at teardown
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(cfg), "--serve"], env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+        procs.append((proc, log_file))
+        for _wait in range(100):  # boto3's import: a few seconds on a busy machine
+            if "reconcile:" in (node_dir / "service.log").read_text() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert os.path.exists(sock), (node_dir / "service.log").read_text()
+        return cfg, sock, node_dir / "service.log"
+
+    yield start
+    for proc, log_file in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+        log_file.close()
+
+
+def wait_for(condition, timeout=10.0):
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def test_the_callback_hands_the_promotion_to_the_service(tmp_path, aws, pg2_leads, service):
+    cfg, sock, service_log = service("pg-2", pg2_leads)
+    rc, log, took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "on_role_change primary: handed to the entry point service" in log, log
+    # The callback returns without importing boto3; the warm service writes.
+    assert "nlb primary" not in log
+    followed = wait_for(lambda: targets(aws, "primary") == [IPS["pg-2"]]) + took
+    assert records(aws)[PRIMARY] == {"": [IPS["pg-2"]]}
+    print(f"callback returned in {took:.2f}s, NLB primary group held pg-2 {followed:.2f}s after it started")
+    assert "nlb primary: ['10.0.1.11:5432'] -> ['10.0.2.11:5432'] (at " in service_log.read_text()
+    assert os.path.exists(sock) and oct(os.stat(sock).st_mode & 0o777) == "0o600"
+
+
+def test_without_the_service_the_callback_works_on_its_own(tmp_path, aws, pg2_leads):
+    cfg = config(tmp_path, aws, "pg-2", pg2_leads, wake_socket=str(tmp_path / "absent.sock"))
+    rc, log, _took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "handed to" not in log, log
+    assert targets(aws, "primary") == [IPS["pg-2"]]
+
+
+def test_a_stale_socket_file_without_a_service_is_not_trusted(tmp_path, aws, pg2_leads):
+    import socket as sockets
+
+    path = str(tmp_path / "stale.sock")
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM) as dead:
+        dead.bind(path)  # bound, then closed: the file stays, nobody reads it
+    cfg = config(tmp_path, aws, "pg-2", pg2_leads, wake_socket=path)
+    rc, log, _took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "handed to" not in log, log
+    assert targets(aws, "primary") == [IPS["pg-2"]]
+
+
+def test_the_service_reconciles_and_fences_like_the_callback(tmp_path, aws, fake, service):
+    # pg-1 leads (fake): a promotion event from pg-2 is late and writes nothing; the service on pg-1
+    # repairs drift by its reconcile at start.
+    aws["elb"].deregister_targets(TargetGroupArn=aws["arns"]["primary"], Targets=[{"Id": IPS["pg-1"],
+                                                                                     "Port": 5432}])
+    _cfg1, _sock1, log1 = service("pg-1", fake)
+    wait_for(lambda: targets(aws, "primary") == [IPS["pg-1"]])
+    cfg2, _sock2, log2 = service("pg-2", fake)
+    rc, log, _took = run_script(cfg2, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "handed to" in log, log
+    wait_for(lambda: "a late callback" in log2.read_text())
+    assert targets(aws, "primary") == [IPS["pg-1"]]
+    assert "is not the running leader" in log2.read_text()
+
+
+def test_the_service_drops_what_is_not_an_event(tmp_path, aws, pg2_leads, service):
+    import socket as sockets
+
+    _cfg, sock, service_log = service("pg-2", pg2_leads)
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM) as client:
+        for junk in (b"rm -rf /", b"on_role_change primary", b"\xff\xfe x y", b"on_role_change primary pg;x"):
+            client.sendto(junk, sock)
+    wait_for(lambda: service_log.read_text().count("dropped a message") == 4)
+    assert "became" not in service_log.read_text() and "leaving the primary" not in service_log.read_text()
+
+
+@pytest.mark.parametrize("data, event", [
+    (b"on_role_change primary pg-test", ("on_role_change", "primary", "pg-test")),
+    (b"on_stop replica pg_b", ("on_stop", "replica", "pg_b")),
+    (b"on_role_change primary", None),
+    (b"exec primary pg-test", None),
+    (b"on_role_change primary pg test", None),
+    (b"on_role_change pri$mary pg-test", None),
+])
+def test_parse_event(data, event):
+    assert load_script().parse_event(data) == event
+
+
+def test_the_service_ends_on_sigterm_and_takes_its_socket_away(tmp_path, aws, pg2_leads, service):
+    cfg, sock, _log = service("pg-2", pg2_leads)
+    pids = [int(p) for p in subprocess.run(["pgrep", "-f", f"{cfg} --serve"], capture_output=True, text=True,
+                                           check=False).stdout.split()]
+    assert len(pids) == 1
+    os.kill(pids[0], 15)
+    wait_for(lambda: not os.path.exists(sock))
+    # And the next callback works on its own.
+    rc, log, _took = run_script(cfg, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "handed to" not in log and "already right" in log, log
+
+
+def test_the_service_refuses_a_config_without_a_socket(tmp_path, aws):
+    rc, log, _took = run_script(config(tmp_path, aws, "pg-2"), "--serve")
+    assert rc == 1 and "wake_socket is not set" in log, log
