@@ -520,8 +520,8 @@ def test_a_stale_socket_file_without_a_service_is_not_trusted(tmp_path, aws, pg2
 def test_the_service_reconciles_and_fences_like_the_callback(tmp_path, aws, fake, service):
     # pg-1 leads (fake): a promotion event from pg-2 is late and writes nothing; the service on pg-1
     # repairs drift by its reconcile at start.
-    aws["elb"].deregister_targets(TargetGroupArn=aws["arns"]["primary"], Targets=[{"Id": IPS["pg-1"],
-                                                                                     "Port": 5432}])
+    aws["elb"].deregister_targets(TargetGroupArn=aws["arns"]["primary"],
+                                  Targets=[{"Id": IPS["pg-1"], "Port": 5432}])
     _cfg1, _sock1, log1 = service("pg-1", fake)
     wait_for(lambda: targets(aws, "primary") == [IPS["pg-1"]])
     cfg2, _sock2, log2 = service("pg-2", fake)

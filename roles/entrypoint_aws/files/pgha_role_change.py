@@ -362,8 +362,8 @@ def parse_event(data):
         words = data.decode("ascii").split()
     except UnicodeDecodeError:
         return None
-    if len(words) != 3 or words[0] not in ACTIONS or not all(w.replace("-", "").replace("_", "").isalnum()
-                                                               for w in words):
+    names_ok = all(word.replace("-", "").replace("_", "").isalnum() for word in words)
+    if len(words) != 3 or words[0] not in ACTIONS or not names_ok:
         return None
     return tuple(words)
 
