@@ -318,6 +318,12 @@ def test_bad_config_is_logged_and_exits_0(tmp_path):
     path.write_text(json.dumps({"cluster": "pg-test", "node_name": "pg-1"}))
     rc, log, _elapsed = run_script(path, "on_role_change", "primary", "pg-test")
     assert rc == 0 and "lacks node_ip" in log
+    path.write_text(json.dumps({"cluster": "pg-test", "node_name": "pg-1", "node_ip": "10.0.1.11",
+                                "nlb": {"primary_target_group_arn": "arn"}, "deadline": "soon"}))
+    rc, log, _elapsed = run_script(path, "on_role_change", "primary", "pg-test")
+    assert rc == 0 and "deadline 'soon' is not a number of seconds" in log, log
+    rc, log, _elapsed = run_script(path, "--serve")
+    assert rc == 1 and "deadline 'soon' is not a number of seconds" in log, log
 
 
 def test_node_layout_without_ansible(tmp_path, aws, pg2_leads):

@@ -120,6 +120,11 @@ def load_config(path):
         raise ConfigError(f"{path} lacks {', '.join(missing)}")
     if not cfg.get("nlb") and not cfg.get("route53"):
         raise ConfigError(f"{path} has neither an nlb nor a route53 section: nothing to keep in step")
+    for key, default in (("deadline", 5.0), ("reconcile_interval", 10.0)):
+        try:
+            cfg[key] = float(cfg.get(key, default))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: {key} {cfg.get(key)!r} is not a number of seconds") from None
     return cfg
 
 
@@ -383,9 +388,8 @@ def hand_over(path, action, role, cluster):
 
 
 def bounded(deadline, what, fn, *args):
-    """Run fn(*args) under the deadline, log what went wrong; the service goes on either way."""
-    global STARTED
-    STARTED = time.monotonic()
+    """Run fn(*args) under the deadline and log what went wrong, never raising: neither Patroni's
+    callback nor the service may fail because of one run."""
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, deadline)
     try:
@@ -415,13 +419,10 @@ def open_socket(path):
     return sock
 
 
-def serve(cfg, check=False, rounds=None):
-    """The service: role changes from the socket at once, a reconcile every reconcile_interval seconds.
-
-    `rounds` ends it after that many runs and events (for the tests).
-    """
-    deadline = float(cfg.get("deadline", 5.0))
-    interval = float(cfg.get("reconcile_interval", 10.0))
+def serve(cfg, check=False):
+    """The service: role changes from the socket at once, a reconcile every reconcile_interval seconds."""
+    global STARTED
+    deadline, interval = cfg["deadline"], cfg["reconcile_interval"]
     path = cfg.get("wake_socket")
     if not path:
         raise ConfigError("wake_socket is not set: the service has no socket for the callbacks")
@@ -431,9 +432,9 @@ def serve(cfg, check=False, rounds=None):
     sock = open_socket(path)
     log.info("serving %s as %s: role changes from %s, a reconcile every %ss", cfg["cluster"],
              cfg["node_name"], path, interval)
-    next_reconcile, done = time.monotonic(), 0
+    next_reconcile = time.monotonic()
     try:
-        while rounds is None or done < rounds:
+        while True:
             wait = max(0.0, next_reconcile - time.monotonic())
             ready, _w, _x = select.select([sock], [], [], wait)
             if ready:
@@ -442,13 +443,14 @@ def serve(cfg, check=False, rounds=None):
                 if event is None:
                     log.warning("dropped a message that is not '<action> <role> <cluster>': %r", data[:80])
                     continue
+                STARTED = time.monotonic()
                 with locked(cfg.get("lock_file")):
                     bounded(deadline, "role change", role_change, cfg, *event, check)
             else:
+                STARTED = time.monotonic()
                 with locked(cfg.get("lock_file")):
                     bounded(deadline, "reconcile", reconcile, cfg, check)
                 next_reconcile = time.monotonic() + interval
-            done += 1
     finally:
         sock.close()
         with contextlib.suppress(OSError):
@@ -479,33 +481,29 @@ def main(argv=None):
         return 0
     if args.serve:
         return run_service(args)
-    deadline = 5.0
     try:
         cfg = load_config(args.config)
-        deadline = float(cfg.get("deadline", deadline))
-        signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, deadline)
-        if not args.reconcile and not args.check and hand_over(cfg.get("wake_socket"), args.action, args.role,
-                                                               args.cluster):
-            log.info("%s %s: handed to the entry point service", args.action, args.role)
-        else:
-            load_libraries()
-            with locked(cfg.get("lock_file")):
-                if args.reconcile:
-                    reconcile(cfg, args.check)
-                else:
-                    role_change(cfg, args.action, args.role, args.cluster, args.check)
-    except Deadline:
-        log.error("stopped at the %ss deadline; the reconciler finishes the job", deadline)
-    except Exception as e:  # never crash Patroni's callback: log and go on
-        if _expected(e):
-            log.error("%s", e.message)
-        else:
-            log.exception("unexpected error")
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+    except ConfigError as e:
+        log.error("%s", e.message)
+    else:
+        what = "reconcile" if args.reconcile else f"{args.action} {args.role}"
+        bounded(cfg["deadline"], what, run_once, cfg, args)
     log.info("finished in %.2fs", time.monotonic() - STARTED)
     return 0
+
+
+def run_once(cfg, args):
+    """The callback (handed to the service when one listens) or one --reconcile run."""
+    if not args.reconcile and not args.check and hand_over(cfg.get("wake_socket"), args.action, args.role,
+                                                           args.cluster):
+        log.info("%s %s: handed to the entry point service", args.action, args.role)
+        return
+    load_libraries()
+    with locked(cfg.get("lock_file")):
+        if args.reconcile:
+            reconcile(cfg, args.check)
+        else:
+            role_change(cfg, args.action, args.role, args.cluster, args.check)
 
 
 def run_service(args):
