@@ -297,11 +297,11 @@ def haproxy_plan(clusters, hostvars, groups, fallback, leaving_hosts=(), replica
 
     A server that an earlier service of the cluster already checks with the
     same request, both with the preset's server options (no `options` of
-    their own), gets `track` (that backend and
-    server) instead of a check of its own: the primary and default services
-    both ask /primary, and every check is a TLS handshake with Patroni every
-    second, or every 250 ms while the server is down. HAProxy marks the
-    tracking server down with it and applies its own on-marked-down.
+    their own), gets `track` (that backend and server) instead of a check of
+    its own: the primary and default services both ask /primary, and every
+    check is a TLS handshake with Patroni every second, or every 250 ms while
+    the server is down. HAProxy marks the tracking server down with it and
+    applies its own on-marked-down.
     """
     # Imported here: both build on this module's helpers.
     from ansible_collections.pgha.cloud.plugins.module_utils import pgbouncer, services
